@@ -1,0 +1,5 @@
+"""``python -m visionlake`` runs the CLI."""
+
+from visionlake.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""Engine creation and schema management for the catalog database."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+
+from visionlake.catalog.models import Base
+
+#: Modules that define tables on :class:`Base`; imported before ``create_all``. Areas append theirs here.
+MODEL_MODULES: list[str] = [
+    "visionlake.catalog.models",
+    "visionlake.faces.models",
+    "visionlake.fashion.models",
+    "visionlake.service.models",
+]
+
+
+def sqlite_url(path: Path) -> str:
+    """URL of the embedded catalog file inside a lake."""
+    return f"sqlite:///{path.resolve()}"
+
+
+def create_catalog_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys so that crashes lose nothing."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised by every test
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create every table that does not exist yet (idempotent)."""
+    for name in MODEL_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    Base.metadata.create_all(engine)

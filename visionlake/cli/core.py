@@ -1,0 +1,117 @@
+"""Top-level commands: ``init``, ``info``, ``ingest``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from visionlake.cli.common import JsonOption, LakeOption, console, err_console, print_json
+from visionlake.ingest.validate import REASONS
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the core commands to the root app."""
+
+    @app.command()
+    def init(
+        lake: LakeOption = None,
+        catalog_url: Annotated[str | None, typer.Option(help="PostgreSQL URL instead of the embedded SQLite.")] = None,
+    ) -> None:
+        """Create a lake folder (catalog, indexes, derived files). Safe to run twice."""
+        from visionlake.lake import Lake
+
+        lk = Lake(lake, catalog_url=catalog_url)
+        console.print(f"lake ready at [bold]{lk.root}[/] (catalog {lk.info()['catalog']})")
+
+    @app.command()
+    def info(lake: LakeOption = None, json_out: JsonOption = False) -> None:
+        """Counts per collection, sizes on disk, index types."""
+        from visionlake.lake import Lake
+
+        data = Lake(lake, create=False).info()
+        if json_out:
+            print_json(data)
+            return
+        console.print(f"lake [bold]{data['lake']}[/]  catalog {data['catalog']}  {_mb(data['bytes_on_disk'])}")
+        t = Table("collection", "purpose", "images", "paths", "on disk", "indexes")
+        for c in data["collections"]:
+            idx = ", ".join(f"{i['space']}: {i.get('kind')} ({i.get('count')})" for i in c["indexes"]) or "-"
+            paths = ", ".join(f"{k} {v}" for k, v in sorted(c["paths"].items())) or "-"
+            t.add_row(c["name"], c["purpose"], str(c["images"]), paths, _mb(c["bytes_on_disk"]), idx)
+        console.print(t)
+
+    @app.command()
+    def ingest(
+        source: Annotated[str, typer.Argument(help="Folder, CSV/Parquet manifest (path/uri column), or - for stdin.")],
+        collection: Annotated[str, typer.Option("--collection", "-c", help="Target collection.")],
+        meta: Annotated[Path | None, typer.Option(help="Metadata table joined by id or file name.")] = None,
+        meta_key: Annotated[str | None, typer.Option(help="Column of --meta that names files.")] = None,
+        workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores; 0 = in-process).")] = None,
+        include: Annotated[list[str] | None, typer.Option(help="Glob of files to take (repeatable).")] = None,
+        exclude: Annotated[list[str] | None, typer.Option(help="Glob of files to skip (repeatable).")] = None,
+        purpose: Annotated[str | None, typer.Option(help="Create the collection with this purpose if missing.")] = None,
+        runner: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+        address: Annotated[str | None, typer.Option(help="Ray cluster address, e.g. ray://HEAD:10001.")] = None,
+        lake: LakeOption = None,
+        json_out: JsonOption = False,
+    ) -> None:
+        """Validate, hash, deduplicate, decode and analyse images; resumable after any crash."""
+        from visionlake.errors import NotFound
+        from visionlake.ingest import ingest as run_ingest
+        from visionlake.lake import Lake
+
+        lk = Lake(lake)
+        try:
+            lk.collection(collection)
+        except NotFound:
+            if purpose is None:
+                raise
+            lk.create_collection(collection, purpose)
+        show = sys.stderr.isatty() and not json_out
+        progress = Progress(
+            TextColumn("[bold]ingest[/]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:.0f} img/s"), TimeElapsedColumn(), TextColumn("eta"),
+            TimeRemainingColumn(), console=err_console, disable=not show, transient=False,
+        )
+        with progress:
+            task = progress.add_task("ingest", total=None, rate=0.0)
+
+            def on_total(n: int | None) -> None:
+                progress.update(task, total=n)
+
+            def advance(n: int) -> None:
+                progress.advance(task, n)
+                t = progress.tasks[0]
+                progress.update(task, rate=(t.completed / t.elapsed) if t.elapsed else 0.0)
+
+            report = run_ingest(lk, source, collection, meta=meta, meta_key=meta_key, workers=workers,
+                                include=include or (), exclude=exclude or (), progress=advance,
+                                on_total=on_total, runner=runner, ray_address=address)
+        if json_out:
+            print_json(report)
+            return
+        _print_report(report)
+
+
+def _print_report(r: dict) -> None:
+    t = Table(title=f"ingest into {r['collection']}", show_header=False)
+    for key in ("seen", "ingested", "duplicates", "near_duplicates", "rejected", "already_done", "wall_s",
+                "images_per_s"):
+        t.add_row(key.replace("_", " "), str(r[key]))
+    console.print(t)
+    if r["rejected_by_reason"]:
+        rt = Table("reason", "files", "meaning", title="rejected")
+        for reason, n in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
+            rt.add_row(reason, str(n), REASONS.get(reason, ""))
+        console.print(rt)
+        for ex in r["rejected_files"][:20]:
+            console.print(f"  [red]{ex['reason']}[/] {ex['path']}: {ex['detail']}")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"

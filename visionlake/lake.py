@@ -1,0 +1,217 @@
+"""The lake: one folder holding the catalog, the vector indexes and derived files.
+
+Layout::
+
+    <lake>/lake.json                       settings (catalog URL when not the embedded SQLite)
+    <lake>/catalog.sqlite                  the catalog (SQLite in WAL mode)
+    <lake>/keys/lake.key                   AES key for face templates (0600), unless VISIONLAKE_KEY
+    <lake>/collections/<name>/thumbs/      thumbnails, content-addressed by SHA-256
+    <lake>/collections/<name>/crops/       face crops
+    <lake>/collections/<name>/index/<space>/   vector index of one embedding space
+
+Nothing here needs a server: the embedded default is SQLite + FAISS files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from visionlake.catalog.db import create_catalog_engine, ensure_schema, sqlite_url
+from visionlake.catalog.models import Collection, Image, SourcePath
+from visionlake.config import lake_path
+from visionlake.errors import AlreadyExists, BadInput, NotFound
+
+PURPOSE_NAMES = ("plain", "faces", "fashion")
+
+
+class Lake:
+    """A lake folder opened for use. Cheap to create; open one per process."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, catalog_url: str | None = None,
+                 create: bool = True) -> None:
+        self.root = lake_path(root).resolve()
+        settings_file = self.root / "lake.json"
+        if not settings_file.exists():
+            if not create:
+                raise NotFound(f"no lake at {self.root}; run 'visionlake init' first")
+            self.root.mkdir(parents=True, exist_ok=True)
+            settings = {"version": 1, "catalog_url": catalog_url, "index": "faiss"}
+            settings_file.write_text(json.dumps(settings, indent=2))
+        self.settings: dict[str, Any] = json.loads(settings_file.read_text())
+        url = catalog_url or self.settings.get("catalog_url") or os.environ.get("VISIONLAKE_CATALOG_URL")
+        self.catalog_url = url or sqlite_url(self.root / "catalog.sqlite")
+        self.engine = create_catalog_engine(self.catalog_url)
+        ensure_schema(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._cipher = None
+        self._indexes: dict[tuple[str, str], Any] = {}
+
+    # ------------------------------------------------------------------ sessions
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on any error."""
+        s = self._sessions()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    # ------------------------------------------------------------------ privacy
+    @property
+    def cipher(self):  # -> LakeCipher
+        """AES-GCM cipher for face templates (key created on first use)."""
+        if self._cipher is None:
+            from visionlake.crypto import LakeCipher, load_or_create_key
+
+            self._cipher = LakeCipher(load_or_create_key(self.root))
+        return self._cipher
+
+    # ------------------------------------------------------------------ collections
+    def create_collection(self, name: str, purpose: str = "plain", settings: dict[str, Any] | None = None
+                          ) -> Collection:
+        """Create a collection; its ``purpose`` (plain, faces, fashion) decides the analysers."""
+        if purpose not in PURPOSE_NAMES:
+            raise BadInput(f"unknown purpose {purpose!r}; choose one of {', '.join(PURPOSE_NAMES)}")
+        if not name or "/" in name or name.startswith("."):
+            raise BadInput(f"invalid collection name {name!r}")
+        with self.session() as s:
+            if s.scalar(select(Collection).where(Collection.name == name)):
+                raise AlreadyExists(f"collection {name!r} already exists")
+            col = Collection(name=name, purpose=purpose, settings=settings or {})
+            s.add(col)
+        self.collection_dir(name).mkdir(parents=True, exist_ok=True)
+        return col
+
+    def collection(self, name: str) -> Collection:
+        """Look up a collection by name (:class:`NotFound` with the known names otherwise)."""
+        with self.session() as s:
+            col = s.scalar(select(Collection).where(Collection.name == name))
+            if col is None:
+                known = ", ".join(s.scalars(select(Collection.name)).all()) or "none yet"
+                raise NotFound(f"no collection named {name!r} (collections: {known})")
+            return col
+
+    def collections(self) -> list[Collection]:
+        """All collections, by name."""
+        with self.session() as s:
+            return list(s.scalars(select(Collection).order_by(Collection.name)).all())
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection, its catalog rows, indexes and derived files."""
+        col = self.collection(name)
+        for key in [k for k in self._indexes if k[0] == name]:
+            self._indexes.pop(key).close()
+        with self.session() as s:
+            s.delete(s.get(Collection, col.id))
+        shutil.rmtree(self.collection_dir(name), ignore_errors=True)
+
+    def collection_dir(self, name: str) -> Path:
+        """Folder of a collection's derived files."""
+        return self.root / "collections" / name
+
+    # ------------------------------------------------------------------ indexes
+    def index(self, collection: str, space: str, dim: int, metric: str = "cosine", encrypted: bool = False):
+        """The vector index of one embedding space of a collection (opened once, then cached).
+
+        The engine comes from the lake setting ``index`` (``faiss`` by default, or a Milvus URI).
+        """
+        from visionlake.index import open_index
+
+        key = (collection, space)
+        if key not in self._indexes:
+            engine = self.settings.get("index", "faiss")
+            cipher = self.cipher if encrypted else None
+            if engine == "faiss":
+                location: str | Path = self.collection_dir(collection) / "index" / space
+            else:
+                location = engine
+            self._indexes[key] = open_index(location, dim=dim, metric=metric, cipher=cipher,  # type: ignore[arg-type]
+                                            collection=f"{collection}__{space}")
+        return self._indexes[key]
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Persist a lake-level setting in ``lake.json``."""
+        self.settings[key] = value
+        (self.root / "lake.json").write_text(json.dumps(self.settings, indent=2))
+
+    # ------------------------------------------------------------------ info
+    def info(self) -> dict[str, Any]:
+        """Counts per collection, bytes on disk and index descriptions, for ``visionlake info``."""
+        out: dict[str, Any] = {"lake": str(self.root), "catalog": _redact(self.catalog_url), "collections": []}
+        with self.session() as s:
+            for col in s.scalars(select(Collection).order_by(Collection.name)):
+                images = s.scalar(select(func.count(Image.id)).where(Image.collection_id == col.id)) or 0
+                by_status = dict(
+                    s.execute(
+                        select(SourcePath.status, func.count(SourcePath.id))
+                        .where(SourcePath.collection_id == col.id)
+                        .group_by(SourcePath.status)
+                    ).all()
+                )
+                cdir = self.collection_dir(col.name)
+                indexes = []
+                idx_root = cdir / "index"
+                if idx_root.exists():
+                    for sub in sorted(p for p in idx_root.iterdir() if p.is_dir()):
+                        header = sub / "index.json"
+                        if header.exists():
+                            h = json.loads(header.read_text())
+                            h.pop("metadata", None)
+                            h["space"] = sub.name
+                            h["bytes_on_disk"] = _dir_bytes(sub)
+                            indexes.append(h)
+                out["collections"].append(
+                    {
+                        "name": col.name,
+                        "purpose": col.purpose,
+                        "images": images,
+                        "paths": by_status,
+                        "bytes_on_disk": _dir_bytes(cdir),
+                        "indexes": indexes,
+                    }
+                )
+        out["bytes_on_disk"] = _dir_bytes(self.root)
+        return out
+
+    def close(self) -> None:
+        """Close indexes and the database engine."""
+        for ix in self._indexes.values():
+            ix.close()
+        self._indexes.clear()
+        self.engine.dispose()
+
+
+def _dir_bytes(path: Path) -> int:
+    total = 0
+    if not path.exists():
+        return 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(dirpath, f))
+            except OSError:
+                pass
+    return total
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before printing it."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
