@@ -122,6 +122,26 @@ class Lake:
         """Folder of a collection's derived files."""
         return self.root / "collections" / name
 
+    def images(self, collection: str, where: dict[str, Any] | None = None, limit: int | None = None,
+               offset: int = 0) -> list[Image]:
+        """Images of a collection whose metadata match ``where`` (field -> value or list of values).
+
+        Metadata values are stored as strings, so ``year=2012`` and ``year="2012"`` both match.
+        """
+        col = self.collection(collection)
+        stmt = select(Image).where(Image.collection_id == col.id)
+        for key, want in (where or {}).items():
+            field = Image.meta[key].as_string()
+            if isinstance(want, list | tuple | set):
+                stmt = stmt.where(field.in_([str(w) for w in want]))
+            else:
+                stmt = stmt.where(field == str(want))
+        stmt = stmt.order_by(Image.id).offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.session() as s:
+            return list(s.scalars(stmt).all())
+
     # ------------------------------------------------------------------ indexes
     def index(self, collection: str, space: str, dim: int, metric: str = "cosine", encrypted: bool = False):
         """The vector index of one embedding space of a collection (opened once, then cached).

@@ -48,7 +48,7 @@ class Analyser(ABC):
     #: Short unique name, used in settings and reports.
     name: str = "analyser"
 
-    def prepare(self, ctx: WorkerContext) -> None:  # noqa: B027 - optional hook
+    def prepare(self, ctx: WorkerContext) -> None:
         """Load models once per worker process (called before the first ``analyse``)."""
 
     @abstractmethod
@@ -62,8 +62,8 @@ class Analyser(ABC):
         collection: Collection,
         image_id: int,
         result: dict[str, Any],
-    ) -> None:  # noqa: B027 - optional hook
+    ) -> None:
         """Write one image's result inside the caller's transaction (main process)."""
 
-    def finalize(self, lake: Lake, collection: Collection) -> None:  # noqa: B027 - optional hook
+    def finalize(self, lake: Lake, collection: Collection) -> None:
         """End of a run (or a checkpoint): flush indexes and caches (main process)."""

@@ -42,6 +42,7 @@ def _root(
 #: (module under visionlake.cli, command group name, help)
 SUBAPPS: list[tuple[str, str, str]] = [
     ("collections", "collections", "Create, list and delete collections in a lake."),
+    ("images", "images", "List images of a collection, filtered by metadata."),
     ("faces", "faces", "Detect, verify, enroll, identify, cluster and forget faces."),
     ("fashion", "fashion", "Tag garments, name colours, train heads on your labels, search looks."),
     ("trends", "trends", "Attribute curves, rising/falling signals, forecasts and reports."),

@@ -47,11 +47,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def ingest(
-        source: Annotated[str, typer.Argument(help="Folder, CSV/Parquet manifest (path/uri column), or - for stdin.")],
+        source: Annotated[
+            str, typer.Argument(help="Folder, CSV/Parquet manifest (path/uri column), or - for stdin.")
+        ],
         collection: Annotated[str, typer.Option("--collection", "-c", help="Target collection.")],
         meta: Annotated[Path | None, typer.Option(help="Metadata table joined by id or file name.")] = None,
         meta_key: Annotated[str | None, typer.Option(help="Column of --meta that names files.")] = None,
-        workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores; 0 = in-process).")] = None,
+        workers: Annotated[
+            int | None, typer.Option(help="Worker processes (default: all cores; 0: in-process).")
+        ] = None,
         include: Annotated[list[str] | None, typer.Option(help="Glob of files to take (repeatable).")] = None,
         exclude: Annotated[list[str] | None, typer.Option(help="Glob of files to skip (repeatable).")] = None,
         purpose: Annotated[str | None, typer.Option(help="Create the collection with this purpose if missing.")] = None,

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set up visionlake on a fresh machine and run the main job on the embedded default lake.
+#   bash scripts/setup.sh            install, then ingest the product photos into ./lake
+#   bash scripts/setup.sh --install  install only
+# Everything goes into ./.venv; nothing needs a server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+# Core + Milvus Lite + Ray + test tools. dlib comes from the dlib-bin wheel and the face models from
+# face_recognition_models (both PyPI): no compiler, no model download at run time.
+.venv/bin/python -m pip install --quiet -e ".[all,dev]"
+# The face_recognition package is only the benchmark peer; --no-deps keeps it from building dlib.
+.venv/bin/python -m pip install --quiet --no-deps "face_recognition==1.3.0"
+
+if [ "${1:-}" = "--install" ]; then
+  echo "installed: .venv/bin/visionlake"
+  exit 0
+fi
+
+DATA=${VISIONLAKE_DATA:-../shared/data}
+export VISIONLAKE_LAKE=${VISIONLAKE_LAKE:-lake}
+.venv/bin/visionlake init
+if [ -d "$DATA/fashion_products/images" ]; then
+  .venv/bin/visionlake ingest "$DATA/fashion_products/images" --collection products --purpose fashion \
+    --meta "$DATA/fashion_products/styles.csv"
+else
+  echo "no product photos at $DATA/fashion_products (set VISIONLAKE_DATA); ingesting nothing"
+fi
+.venv/bin/visionlake info

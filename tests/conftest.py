@@ -1,0 +1,46 @@
+"""Fixtures shared by every area: temporary lakes and the real data folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from visionlake.config import shared_data_dir
+
+
+@pytest.fixture
+def lake(tmp_path: Path):
+    """A fresh embedded lake in a temporary folder."""
+    from visionlake.lake import Lake
+
+    lk = Lake(tmp_path / "lake")
+    yield lk
+    lk.close()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (or ``VISIONLAKE_DATA``); tests needing it skip with a clear message."""
+    root = shared_data_dir()
+    if not root.is_dir():
+        pytest.skip(f"real data folder not found at {root}: set VISIONLAKE_DATA to run this test")
+    return root
+
+
+@pytest.fixture(scope="session")
+def products_dir(shared_data: Path) -> Path:
+    """The 5,050 Myntra product photos."""
+    p = shared_data / "fashion_products" / "images"
+    if not p.is_dir():
+        pytest.skip(f"{p} not found")
+    return p
+
+
+@pytest.fixture(scope="session")
+def lfw_dir(shared_data: Path) -> Path:
+    """LFW (deep-funneled) with pairs files."""
+    p = shared_data / "lfw"
+    if not (p / "images").is_dir():
+        pytest.skip(f"{p}/images not found")
+    return p

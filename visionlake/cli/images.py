@@ -1,0 +1,48 @@
+"""``visionlake images``: list a collection's images, filtered by metadata."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+from visionlake.errors import BadInput
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def parse_where(items: list[str] | None) -> dict[str, list[str] | str]:
+    """``["season=Summer", "year=2012", "year=2013"]`` -> ``{"season": "Summer", "year": ["2012", "2013"]}``."""
+    out: dict[str, list[str]] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadInput(f"--where expects field=value, got {item!r}")
+        out.setdefault(key.strip(), []).append(value.strip())
+    return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
+
+
+@app.command("list")
+def list_images(
+    collection: Annotated[str, typer.Option("--collection", "-c")],
+    where: Annotated[list[str] | None, typer.Option(help="field=value metadata filter (repeatable).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 20,
+    lake: LakeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Images with their metadata; e.g. ``--where season=Summer --where year=2012``."""
+    from visionlake.lake import Lake
+
+    rows = Lake(lake, create=False).images(collection, parse_where(where), limit=limit)
+    data = [{"id": r.id, "path": r.path, "sha256": r.sha256, "width": r.width, "height": r.height,
+             "thumbnail": r.thumbnail, "meta": r.meta} for r in rows]
+    if json_out:
+        print_json(data)
+        return
+    t = Table("id", "path", "size", "metadata")
+    for d in data:
+        meta = ", ".join(f"{k}={v}" for k, v in list(d["meta"].items())[:6])
+        t.add_row(str(d["id"]), d["path"], f"{d['width']}x{d['height']}", meta)
+    console.print(t)
