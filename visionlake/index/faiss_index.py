@@ -4,12 +4,21 @@ Index types, chosen from the gallery size unless forced:
 
 * ``flat``: exact search (``IndexIDMap2`` over ``IndexFlatIP``/``IndexFlatL2``), for small galleries;
 * ``ivf``: IVF with full vectors (``IVF{nlist},Flat``), exact distances inside the probed lists;
-* ``ivfsq8``: IVF with 8-bit scalar-quantised vectors, 4x smaller, for tens of millions on one box.
+* ``ivfsq8``: IVF with 8-bit scalar-quantised vectors, 4x smaller (recall@1 capped near 0.95 on
+  face-like data: 8-bit rounding reorders near ties);
+* ``ivfpq``: IVF with product-quantised codes (``dim/4`` bytes) for the scan plus a *re-rank store*
+  of half-precision vectors (``IVF,SQfp16`` sharing the coarse quantizer, never scanned, only read by
+  id): the PQ scan proposes ``k * rerank`` candidates, the fp16 vectors re-order them. For galleries
+  of ten million and more on one box (see ``docs/scale.md`` for the measurements).
 
-All three physically remove ids (``remove_ids``), which HNSW and ``IndexRefine`` cannot do (see
-``../shared/notes/vector-engines.md``); IVF indexes keep a hash-table direct map so that removal and
-reconstruction stay O(1) per id. Metadata filters become an id selector; narrow filters on IVF switch
-to an exact scan over the selected vectors so that they never return too few hits.
+All four physically remove ids (``remove_ids``; ``ivfpq`` removes from the PQ part *and* the re-rank
+store), which HNSW and ``IndexRefine`` cannot do (see ``../shared/notes/vector-engines.md``); IVF
+indexes keep a hash-table direct map so that removal and reconstruction stay O(1) per id. Metadata
+filters become an id selector; narrow filters on IVF switch to an exact scan over the selected
+vectors so that they never return too few hits.
+
+The automatic policy (:func:`choose_kind`) follows the gallery size and a recall target; the chosen
+kind and its parameters are written to ``index.json``, which ``visionlake info`` prints.
 """
 
 from __future__ import annotations
@@ -29,25 +38,50 @@ from visionlake.index.base import Hit, Metric, VectorIndex, Where, as_ids, as_ve
 
 #: Below this many vectors the exact index is both fast enough and the most accurate.
 FLAT_MAX = 50_000
-#: Up to this many vectors IVF keeps full float vectors; above it, 8-bit codes.
+#: Up to this many vectors IVF keeps full float vectors; above it, compressed codes.
 IVF_FLAT_MAX = 3_000_000
 #: A filtered query whose selection is at most this large is answered by an exact scan.
 EXACT_FILTER_MAX = 20_000
+#: Recall@1 the automatic policy aims for (identification: the right person first).
+DEFAULT_RECALL_TARGET = 0.99
+#: Candidates re-ranked per requested hit in ``ivfpq`` (k=1 re-ranks 32 candidates at least).
+RERANK_FACTOR = 8
+RERANK_MIN = 32
+#: Up to this many vectors the coarse quantizer stays at <= 4096 lists: assigning 10M vectors to
+#: 16,384 lists costs ~4e13 flops (~25 min on 2 cores), to 4,096 lists ~6 min (measured, docs/scale.md).
+NLIST_CAP_SMALL = 4096
+NLIST_CAP_SMALL_UNTIL = 20_000_000
 
 
-def choose_kind(n: int) -> str:
-    """Index type for a gallery of ``n`` vectors (the automatic policy)."""
+def choose_kind(n: int, recall_target: float = DEFAULT_RECALL_TARGET) -> str:
+    """Index type for a gallery of ``n`` vectors and a recall@1 target (the automatic policy).
+
+    Measured on face-like 128-d data (docs/scale.md): ``ivf`` reaches recall@1 0.99+ but costs
+    ~530 B/vector; ``ivfsq8`` ~150 B but recall@1 ~0.95; ``ivfpq`` (PQ scan + fp16 re-rank) 0.99 at
+    ~380 B and scans 4x fewer bytes per query than ``ivf``. So: exact below 50k, full vectors up to
+    3M, then ``ivfpq`` unless the caller accepts recall@1 < 0.96, where ``ivfsq8`` is smallest.
+    """
     if n <= FLAT_MAX:
         return "flat"
     if n <= IVF_FLAT_MAX:
         return "ivf"
-    return "ivfsq8"
+    return "ivfsq8" if recall_target < 0.96 else "ivfpq"
 
 
 def choose_nlist(n: int) -> int:
-    """Number of IVF lists: about 4 * sqrt(n), a power of two between 256 and 65536."""
+    """Number of IVF lists: about 4 * sqrt(n), a power of two >= 256; capped at 4096 up to 20M
+    vectors (coarse assignment dominates the build on a small box), at 65536 beyond."""
     target = 4 * math.sqrt(max(n, 1))
-    return int(min(65536, max(256, 2 ** round(math.log2(target)))))
+    cap = NLIST_CAP_SMALL if n <= NLIST_CAP_SMALL_UNTIL else 65536
+    return int(min(cap, max(256, 2 ** round(math.log2(target)))))
+
+
+def choose_pq_m(dim: int) -> int:
+    """PQ sub-quantizers for ``ivfpq``: one byte per 4 dimensions (32 bytes for 128-d templates)."""
+    for m in (dim // 4, dim // 2, dim):
+        if m >= 1 and dim % m == 0:
+            return m
+    return dim
 
 
 def default_nprobe(nlist: int) -> int:
@@ -55,8 +89,13 @@ def default_nprobe(nlist: int) -> int:
     return int(min(nlist, max(32, nlist // 48)))
 
 
+def _ivf(index: faiss.Index) -> faiss.IndexIVF:
+    return faiss.extract_index_ivf(index)
+
+
 class FaissIndex(VectorIndex):
-    """A FAISS index stored in a folder: ``index.faiss`` (optionally encrypted) + ``index.json``."""
+    """A FAISS index stored in a folder: ``index.faiss`` (+ ``rerank.faiss`` for ``ivfpq``), optionally
+    encrypted, and ``index.json`` (kind, parameters, metadata)."""
 
     def __init__(
         self,
@@ -66,15 +105,22 @@ class FaissIndex(VectorIndex):
         kind: str = "auto",
         cipher: LakeCipher | None = None,
         nprobe: int | None = None,
+        recall_target: float = DEFAULT_RECALL_TARGET,
     ) -> None:
+        if kind not in ("auto", "flat", "ivf", "ivfsq8", "ivfpq"):
+            raise ValueError(f"unknown FAISS index kind {kind!r}; choose auto, flat, ivf, ivfsq8 or ivfpq")
         self.path = Path(path) if path is not None else None
         self.dim = int(dim)
         self.metric = metric
         self.requested_kind = kind
+        self.recall_target = recall_target
         self.cipher = cipher
         self.kind = "flat"
         self.nlist = 0
         self.nprobe = nprobe or 0
+        self.pq_m = 0
+        self.rerank = 0
+        self._rerank: faiss.Index | None = None  # ivfpq only: fp16 vectors, read by id, never scanned
         self._meta: dict[int, dict[str, Any]] = {}
         self._inverted: dict[str, dict[str, set[int]]] = {}
         self._index = self._new_flat()
@@ -91,9 +137,21 @@ class FaissIndex(VectorIndex):
         return faiss.IndexIDMap2(base)
 
     def _new_ivf(self, kind: str, nlist: int) -> faiss.Index:
-        spec = f"IVF{nlist},{'Flat' if kind == 'ivf' else 'SQ8'}"
-        index = faiss.index_factory(self.dim, spec, self._faiss_metric)
-        return index
+        if kind == "ivfpq":
+            self.pq_m = choose_pq_m(self.dim)
+            spec = f"IVF{nlist},PQ{self.pq_m}"
+        else:
+            spec = f"IVF{nlist},{'Flat' if kind == 'ivf' else 'SQ8'}"
+        return faiss.index_factory(self.dim, spec, self._faiss_metric)
+
+    def _new_rerank_store(self, base: faiss.Index) -> faiss.Index:
+        """fp16 vectors in an IVF that shares ``base``'s coarse quantizer: O(1) read and removal by id."""
+        ivf = _ivf(base)
+        store = faiss.IndexIVFScalarQuantizer(ivf.quantizer, self.dim, ivf.nlist,
+                                              faiss.ScalarQuantizer.QT_fp16, self._faiss_metric, False)
+        store.is_trained = True  # fp16 needs no training; the quantizer is already trained
+        store.set_direct_map_type(faiss.DirectMap.Hashtable)
+        return store
 
     def _prep(self, vectors: np.ndarray) -> np.ndarray:
         arr = as_vectors(vectors, self.dim)
@@ -114,12 +172,28 @@ class FaissIndex(VectorIndex):
             return
         if self._index.ntotal:
             self._remove_from_index(ids_arr)
-        self._index.add_with_ids(vecs, ids_arr)
+        self._add_vectors(ids_arr, vecs)
         if metadata is not None:
             for i, m in zip(ids_arr.tolist(), metadata, strict=True):
                 self._set_meta(i, dict(m))
-        if self.requested_kind == "auto" and choose_kind(self._index.ntotal) != self.kind:
-            self.rebuild(choose_kind(self._index.ntotal))
+        if self.requested_kind == "auto":
+            n = self._index.ntotal
+            want = choose_kind(n, self.recall_target)
+            # grow the type with the gallery, and the IVF lists once they are 4x too few for it
+            if want != self.kind or (self.kind != "flat" and choose_nlist(n) >= 4 * self.nlist):
+                self.rebuild(want)
+
+    def _add_vectors(self, ids_arr: np.ndarray, vecs: np.ndarray) -> None:
+        """Add prepared vectors; ``ivfpq`` assigns lists once and feeds both parts."""
+        if self._rerank is None:
+            self._index.add_with_ids(vecs, ids_arr)
+            return
+        ivf = _ivf(self._index)
+        _, assign = ivf.quantizer.search(vecs, 1)
+        assign = np.ascontiguousarray(assign.reshape(-1).astype(np.int64))
+        n = len(vecs)
+        ivf.add_core(n, faiss.swig_ptr(vecs), faiss.swig_ptr(ids_arr), faiss.swig_ptr(assign))
+        self._rerank.add_core(n, faiss.swig_ptr(vecs), faiss.swig_ptr(ids_arr), faiss.swig_ptr(assign))
 
     def remove(self, ids: Sequence[int] | np.ndarray) -> int:
         ids_arr = as_ids(ids)
@@ -134,6 +208,7 @@ class FaissIndex(VectorIndex):
         if n == 0 or k <= 0:
             return [[] for _ in range(len(q))]
         k_eff = min(k, n)
+        params = None
         if where:
             allowed = self._allowed(where)
             if not allowed:
@@ -142,17 +217,43 @@ class FaissIndex(VectorIndex):
             if self.kind != "flat" and len(allowed_ids) <= EXACT_FILTER_MAX:
                 return self._exact_subset(q, allowed_ids, min(k, len(allowed_ids)))
             sel = faiss.IDSelectorBatch(allowed_ids)
+            k_eff = min(k_eff, len(allowed_ids))
             if self.kind == "flat":
                 params = faiss.SearchParameters(sel=sel)
             else:
                 widen = max(1, math.ceil(n / len(allowed_ids)))
                 params = faiss.SearchParametersIVF(sel=sel, nprobe=min(self.nlist, self.nprobe * widen))
-            dist, lab = self._index.search(q, min(k_eff, len(allowed_ids)), params=params)
+        elif self.kind != "flat":
+            params = faiss.SearchParametersIVF(nprobe=self.nprobe)
+        if self.kind == "ivfpq":
+            return self._search_rerank(q, k_eff, params)
+        if params is not None:
+            dist, lab = self._index.search(q, k_eff, params=params)
         else:
-            if self.kind != "flat":
-                faiss.extract_index_ivf(self._index).nprobe = self.nprobe
             dist, lab = self._index.search(q, k_eff)
-        return [self._hits(d, l) for d, l in zip(dist, lab, strict=True)]
+        return [self._hits(d, row) for d, row in zip(dist, lab, strict=True)]
+
+    def _search_rerank(self, q: np.ndarray, k: int, params: Any) -> list[list[Hit]]:
+        """PQ scan for ``k * rerank`` candidates, then exact scores on their fp16 vectors."""
+        assert self._rerank is not None
+        kc = min(self._index.ntotal, max(RERANK_MIN, k * (self.rerank or RERANK_FACTOR)))
+        _, cand = self._index.search(q, kc, params=params)
+        out = []
+        for row, qv in zip(cand, q, strict=True):
+            c = row[row >= 0]
+            if len(c) == 0:
+                out.append([])
+                continue
+            vecs = self._rerank.reconstruct_batch(np.ascontiguousarray(c))
+            if self.metric == "cosine":
+                s = vecs @ qv
+                order = np.argsort(-s, kind="stable")[:k]
+                out.append([Hit(int(c[j]), float(s[j])) for j in order])
+            else:
+                d = ((vecs - qv) ** 2).sum(1)
+                order = np.argsort(d, kind="stable")[:k]
+                out.append([Hit(int(c[j]), float(math.sqrt(max(d[j], 0.0)))) for j in order])
+        return out
 
     def count(self) -> int:
         return int(self._index.ntotal)
@@ -160,7 +261,7 @@ class FaissIndex(VectorIndex):
     def ids(self) -> np.ndarray:
         if self.kind == "flat":
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
-        ivf = faiss.extract_index_ivf(self._index)
+        ivf = _ivf(self._index)
         invlists = ivf.invlists
         out = []
         for list_no in range(ivf.nlist):
@@ -171,24 +272,44 @@ class FaissIndex(VectorIndex):
         return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
     def reconstruct(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Stored vectors for ``ids`` (approximate for ``ivfsq8``), e.g. for re-ranking and rebuilds."""
+        """Stored vectors for ``ids`` (8-bit approximations for ``ivfsq8``, fp16 for ``ivfpq``), e.g. for
+        re-ranking, relabelling and rebuilds."""
         ids_arr = as_ids(ids)
         if len(ids_arr) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.kind == "flat":
             return np.vstack([self._index.reconstruct(int(i)) for i in ids_arr]).astype(np.float32)
-        return self._index.reconstruct_batch(ids_arr).astype(np.float32)
+        store = self._rerank if self._rerank is not None else self._index
+        return store.reconstruct_batch(ids_arr).astype(np.float32)
 
     def metadata(self, id_: int) -> dict[str, Any] | None:
         """Metadata stored with ``id_`` (None when absent)."""
         return self._meta.get(int(id_))
 
     def rebuild(self, kind: str | None = None, nlist: int | None = None, train_sample: int = 200_000) -> None:
-        """Re-create the index as ``kind`` from the stored vectors (used when the gallery outgrows a type)."""
-        kind = kind or choose_kind(self.count())
+        """Re-create the index as ``kind`` from the stored vectors (used when the gallery outgrows a type).
+
+        Streams: trains on a random sample, then moves the vectors over in chunks, so that rebuilding
+        a compressed index never materialises every vector as float32 at once.
+        """
+        kind = kind or choose_kind(self.count(), self.recall_target)
         ids_arr = self.ids()
-        vecs = self.reconstruct(ids_arr)
-        self._build(kind, ids_arr, vecs, nlist=nlist, train_sample=train_sample)
+        rng = np.random.default_rng(0)
+        new_nlist = nlist or choose_nlist(len(ids_arr))
+        sample_n = min(len(ids_arr), max(train_sample, 40 * new_nlist))
+        sample_ids = np.sort(rng.choice(ids_arr, sample_n, replace=False)) if sample_n < len(ids_arr) else ids_arr
+        old_index, old_rerank, old_kind = self._index, self._rerank, self.kind
+        sample = self.reconstruct(sample_ids)
+        self.train(kind, sample, nlist=new_nlist)
+        new_index, new_rerank = self._index, self._rerank
+        step = 200_000
+        for start in range(0, len(ids_arr), step):
+            part = ids_arr[start : start + step]
+            self._index, self._rerank, self.kind = old_index, old_rerank, old_kind
+            vecs = self.reconstruct(part)
+            self._index, self._rerank, self.kind = new_index, new_rerank, kind
+            self._add_vectors(part, vecs)
+        self._index, self._rerank, self.kind = new_index, new_rerank, kind
 
     def build(
         self,
@@ -200,39 +321,61 @@ class FaissIndex(VectorIndex):
     ) -> None:
         """Bulk-load an empty index in one go (faster than many ``add`` calls; picks the type once)."""
         vecs = self._prep(vectors)
-        kind = kind or (choose_kind(len(vecs)) if self.requested_kind == "auto" else self.requested_kind)
-        self._build(kind, as_ids(ids), vecs, nlist=nlist, train_sample=train_sample)
-
-    def _build(
-        self, kind: str, ids_arr: np.ndarray, vecs: np.ndarray, nlist: int | None, train_sample: int
-    ) -> None:
+        if kind is None:
+            kind = (choose_kind(len(vecs), self.recall_target) if self.requested_kind == "auto"
+                    else self.requested_kind)
+        ids_arr = as_ids(ids)
         if kind == "flat":
-            index = self._new_flat()
-            self.nlist = 0
+            self.train("flat", vecs[:0])
         else:
-            self.nlist = nlist or choose_nlist(len(vecs))
-            index = self._new_ivf(kind, self.nlist)
+            nl = nlist or choose_nlist(len(vecs))
             rng = np.random.default_rng(0)
-            sample_n = min(len(vecs), max(train_sample, 40 * self.nlist))
+            sample_n = min(len(vecs), max(train_sample, 40 * nl))
             sample = vecs[rng.choice(len(vecs), sample_n, replace=False)] if sample_n < len(vecs) else vecs
-            index.train(sample)
-            faiss.extract_index_ivf(index).set_direct_map_type(faiss.DirectMap.Hashtable)
-            self.nprobe = self.nprobe or default_nprobe(self.nlist)
+            self.train(kind, sample, nlist=nl)
         step = 200_000
         for start in range(0, len(vecs), step):
-            index.add_with_ids(vecs[start : start + step], ids_arr[start : start + step])
-        self._index = index
+            self._add_vectors(ids_arr[start : start + step], vecs[start : start + step])
+
+    def train(self, kind: str, sample: np.ndarray, nlist: int | None = None) -> None:
+        """Start an empty index of ``kind`` trained on ``sample`` (then ``add`` vectors in chunks).
+
+        This is how galleries larger than RAM-as-float are loaded: train on a few hundred thousand
+        vectors, then stream the rest through :meth:`add`. The kind is pinned (no automatic rebuild).
+        """
+        if kind not in ("flat", "ivf", "ivfsq8", "ivfpq"):
+            raise ValueError(f"unknown FAISS index kind {kind!r}")
+        self._rerank = None
+        self.pq_m = 0
+        self.rerank = 0
+        if kind == "flat":
+            self._index = self._new_flat()
+            self.nlist = 0
+        else:
+            sample = self._prep(sample)
+            self.nlist = nlist or choose_nlist(max(len(sample), 1))
+            index = self._new_ivf(kind, self.nlist)
+            index.train(sample)
+            _ivf(index).set_direct_map_type(faiss.DirectMap.Hashtable)
+            if kind == "ivfpq":
+                self._rerank = self._new_rerank_store(index)
+                self.rerank = RERANK_FACTOR
+            self._index = index
+            self.nprobe = self.nprobe or default_nprobe(self.nlist)
         self.kind = kind
+        if self.requested_kind == "auto" and kind != "flat":
+            self.requested_kind = kind
 
     def save(self) -> None:
         if self.path is None:
             raise ValueError("this index has no path; pass one to save it")
         self.path.mkdir(parents=True, exist_ok=True)
-        data = faiss.serialize_index(self._index).tobytes()
         encrypted = self.cipher is not None
-        if encrypted:
-            data = self.cipher.encrypt(data, associated=b"faiss-index")
-        _atomic_write(self.path / "index.faiss", data)
+        self._write_index(self._index, self.path / "index.faiss", b"faiss-index")
+        if self._rerank is not None:
+            self._write_index(self._rerank, self.path / "rerank.faiss", b"faiss-rerank")
+        else:
+            (self.path / "rerank.faiss").unlink(missing_ok=True)
         header = {
             "engine": "faiss",
             "kind": self.kind,
@@ -241,17 +384,34 @@ class FaissIndex(VectorIndex):
             "metric": self.metric,
             "nlist": self.nlist,
             "nprobe": self.nprobe,
+            "pq_m": self.pq_m,
+            "rerank": self.rerank,
+            "recall_target": self.recall_target,
             "encrypted": encrypted,
             "count": self.count(),
+            "bytes_in_ram": self.bytes_in_ram(),
             "metadata": {str(k): v for k, v in self._meta.items()},
         }
         _atomic_write(self.path / "index.json", json.dumps(header).encode())
 
+    def bytes_in_ram(self) -> int:
+        """Estimated resident bytes: codes + ids + hash-table direct map + coarse centroids."""
+        n = self.count()
+        if self.kind == "flat":
+            return n * (4 * self.dim + 8 + 40)  # floats + id_map + rev_map (unordered_map node)
+        ivf = _ivf(self._index)
+        per = ivf.code_size + 8 + 40  # code + id in the inverted list + direct-map entry
+        if self._rerank is not None:
+            per += _ivf(self._rerank).code_size + 8 + 40
+        return n * per + self.nlist * self.dim * 4
+
     def describe(self) -> dict[str, Any]:
         size = 0
-        if self.path is not None and (self.path / "index.faiss").exists():
-            size = (self.path / "index.faiss").stat().st_size
-        return {
+        if self.path is not None:
+            for name in ("index.faiss", "rerank.faiss"):
+                if (self.path / name).exists():
+                    size += (self.path / name).stat().st_size
+        out = {
             "engine": "faiss",
             "kind": self.kind,
             "dim": self.dim,
@@ -260,26 +420,56 @@ class FaissIndex(VectorIndex):
             "nprobe": self.nprobe,
             "count": self.count(),
             "bytes_on_disk": size,
+            "bytes_in_ram": self.bytes_in_ram(),
             "encrypted": self.cipher is not None,
+            "recall_target": self.recall_target,
         }
+        if self.kind == "ivfpq":
+            out.update({"pq_m": self.pq_m, "rerank": self.rerank, "rerank_store": "fp16"})
+        return out
 
     # ------------------------------------------------------------------ internals
+    def _write_index(self, index: faiss.Index, dest: Path, associated: bytes) -> None:
+        """Plain: faiss writes the file itself (no second copy in RAM). Encrypted: sealed in memory."""
+        if self.cipher is None:
+            tmp = dest.with_suffix(dest.suffix + ".tmp")
+            faiss.write_index(index, str(tmp))
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+            return
+        data = self.cipher.encrypt(memoryview(faiss.serialize_index(index)), associated=associated)
+        _atomic_write(dest, data)
+
+    def _read_index(self, src: Path, encrypted: bool, associated: bytes) -> faiss.Index:
+        if not encrypted:
+            return faiss.read_index(str(src))
+        if self.cipher is None:
+            raise ValueError(f"index {self.path} is encrypted and no key was given")
+        data = self.cipher.decrypt(src.read_bytes(), associated=associated)
+        return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+
     def _load(self) -> None:
         assert self.path is not None
         header = json.loads((self.path / "index.json").read_text())
-        data = (self.path / "index.faiss").read_bytes()
-        if header.get("encrypted"):
-            if self.cipher is None:
-                raise ValueError(f"index {self.path} is encrypted and no key was given")
-            data = self.cipher.decrypt(data, associated=b"faiss-index")
-        self._index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        encrypted = bool(header.get("encrypted"))
+        self._index = self._read_index(self.path / "index.faiss", encrypted, b"faiss-index")
         self.kind = header["kind"]
         self.dim = header["dim"]
         self.metric = header["metric"]
         self.nlist = header.get("nlist", 0)
         self.nprobe = self.nprobe or header.get("nprobe", 0)
+        self.pq_m = header.get("pq_m", 0)
+        self.rerank = header.get("rerank", 0)
+        self.recall_target = header.get("recall_target", self.recall_target)
+        if self.requested_kind == "auto":
+            self.requested_kind = header.get("requested_kind", "auto")
+        self._rerank = None
         if self.kind != "flat":
-            faiss.extract_index_ivf(self._index).set_direct_map_type(faiss.DirectMap.Hashtable)
+            _ivf(self._index).set_direct_map_type(faiss.DirectMap.Hashtable)
+        if self.kind == "ivfpq":
+            self._rerank = self._read_index(self.path / "rerank.faiss", encrypted, b"faiss-rerank")
+            _ivf(self._rerank).set_direct_map_type(faiss.DirectMap.Hashtable)
         self._meta = {}
         self._inverted = {}
         for k, v in header.get("metadata", {}).items():
@@ -291,7 +481,11 @@ class FaissIndex(VectorIndex):
         if self.kind == "flat":
             return int(self._index.remove_ids(faiss.IDSelectorBatch(ids_arr)))
         # the hash-table direct map only accepts an array selector (O(1) per id)
-        return int(self._index.remove_ids(faiss.IDSelectorArray(len(ids_arr), faiss.swig_ptr(ids_arr))))
+        sel = faiss.IDSelectorArray(len(ids_arr), faiss.swig_ptr(ids_arr))
+        removed = int(self._index.remove_ids(sel))
+        if self._rerank is not None:  # erasure: the fp16 copy goes too
+            self._rerank.remove_ids(faiss.IDSelectorArray(len(ids_arr), faiss.swig_ptr(ids_arr)))
+        return removed
 
     def _hits(self, dist: np.ndarray, labels: np.ndarray) -> list[Hit]:
         out = []
@@ -301,7 +495,6 @@ class FaissIndex(VectorIndex):
             score = d if self.metric == "cosine" else math.sqrt(max(d, 0.0))
             out.append(Hit(int(i), float(score)))
         return out
-
     def _exact_subset(self, q: np.ndarray, allowed_ids: np.ndarray, k: int) -> list[list[Hit]]:
         vecs = self.reconstruct(allowed_ids)
         if self.metric == "cosine":

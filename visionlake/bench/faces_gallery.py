@@ -1,0 +1,437 @@
+"""``visionlake bench identify`` and ``visionlake bench cluster``: gallery-scale 1:N search and
+unknown-person grouping, measured on LFW.
+
+Embedding the 9,056 LFW images takes minutes, so both commands share an embedding cache (bench
+only, never part of a lake): one ``.npz`` per (pack, data folder) under ``--cache`` (default
+``~/.cache/visionlake``), keyed by each image's relative path, size and modification time. A run
+embeds only what the cache lacks and saves every 500 images, so an interrupted run resumes.
+
+One face per image: the detected face nearest the image centre (LFW photos are centred on their
+subject); images without a detected face are left out of identification and clustering and
+counted in ``images_without_face``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from visionlake.config import shared_data_dir
+
+DEFAULT_CACHE = Path(os.environ.get("VISIONLAKE_CACHE", Path.home() / ".cache" / "visionlake"))
+
+
+# ---------------------------------------------------------------------------------------------- cache
+def lfw_images(root: Path) -> list[str]:
+    """Relative paths ``Person/Person_0001.jpg`` of every image under ``root/images`` (sorted)."""
+    base = root / "images"
+    if not base.is_dir():
+        raise FileNotFoundError(f"no LFW images folder at {base}")
+    return sorted(f"{d.name}/{f.name}" for d in base.iterdir() if d.is_dir() for f in d.iterdir()
+                  if f.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
+def _cache_file(cache_dir: Path, pack: str, root: Path) -> Path:
+    tag = hashlib.sha1(f"{pack}|{root.resolve()}".encode()).hexdigest()[:12]
+    return cache_dir / f"embeddings-{pack}-{tag}.npz"
+
+
+def _stamp(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _centre_face(pipe: Any, path: Path) -> np.ndarray | None:
+    from visionlake.faces.pipeline import load_image
+
+    img = load_image(str(path))
+    pairs = pipe.analyse(img)
+    if not pairs:
+        return None
+    cx, cy = img.width / 2, img.height / 2
+    face, vec = min(pairs, key=lambda p: ((p[0].box[0] + p[0].box[2]) / 2 - cx) ** 2
+                    + ((p[0].box[1] + p[0].box[3]) / 2 - cy) ** 2)
+    return np.asarray(vec, dtype=np.float32)
+
+
+_WORKER_PIPE: Any = None
+
+
+def _worker_embed(args: tuple[str, str, str]) -> tuple[str, np.ndarray | None]:
+    global _WORKER_PIPE
+    pack, root, rel = args
+    if _WORKER_PIPE is None:
+        from visionlake.faces.pipeline import FacePipeline
+
+        _WORKER_PIPE = FacePipeline(pack=pack)
+    try:
+        return rel, _centre_face(_WORKER_PIPE, Path(root) / "images" / rel)
+    except Exception:  # noqa: BLE001 - an unreadable image is a miss, counted by the caller
+        return rel, None
+
+
+def cached_embeddings(root: Path, cache_dir: Path = DEFAULT_CACHE, pack: str = "dlib", workers: int = 2,
+                      log: Any = None) -> tuple[list[str], np.ndarray, np.ndarray, str]:
+    """(relative paths, vectors (n, dim) with zeros where no face, found mask, pack name) for LFW."""
+    from visionlake.faces.pipeline import FacePipeline
+
+    pipe = FacePipeline(pack=pack)
+    name, dim = pipe.name, int(pipe.dim)
+    rels = lfw_images(root)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = _cache_file(cache_dir, name, root)
+    known: dict[str, tuple[str, np.ndarray | None]] = {}
+    if path.exists():
+        z = np.load(path, allow_pickle=False)
+        for r, st, v, ok in zip(z["paths"].tolist(), z["stamps"].tolist(), z["vectors"], z["found"],
+                                strict=True):
+            known[r] = (st, v if ok else None)
+    stamps = {r: _stamp(root / "images" / r) for r in rels}
+    todo = [r for r in rels if r not in known or known[r][0] != stamps[r]]
+
+    def save() -> None:
+        keys = sorted(known)
+        vecs = np.zeros((len(keys), dim), dtype=np.float32)
+        found = np.zeros(len(keys), dtype=bool)
+        for i, k in enumerate(keys):
+            if known[k][1] is not None:
+                vecs[i] = known[k][1]
+                found[i] = True
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, paths=np.array(keys), stamps=np.array([known[k][0] for k in keys]), vectors=vecs,
+                 found=found)
+        os.replace(tmp, path)
+
+    if todo:
+        if log:
+            log(f"embedding {len(todo)} images with {name} ({workers} workers); cache {path}")
+        done = 0
+        for rel, vec in _embed_all(pack, root, todo, workers):
+            known[rel] = (stamps[rel], vec)
+            done += 1
+            if done % 500 == 0:
+                save()
+                if log:
+                    log(f"  {done}/{len(todo)}")
+        save()
+    vecs = np.zeros((len(rels), dim), dtype=np.float32)
+    found = np.zeros(len(rels), dtype=bool)
+    for i, r in enumerate(rels):
+        v = known[r][1]
+        if v is not None:
+            vecs[i] = v
+            found[i] = True
+    return rels, vecs, found, name
+
+
+def _embed_all(pack: str, root: Path, todo: list[str], workers: int) -> Iterator[tuple[str, np.ndarray | None]]:
+    args = [(pack, str(root), r) for r in todo]
+    if workers <= 1:
+        yield from map(_worker_embed, args)
+        return
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap_unordered(_worker_embed, args, chunksize=16)
+
+
+def person_of(rel: str) -> str:
+    """LFW identity of a relative path (its folder name)."""
+    return rel.split("/", 1)[0]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ---------------------------------------------------------------------------------------------- identify
+def split_gallery(rels: list[str], found: np.ndarray) -> tuple[list[int], list[int], list[int]]:
+    """(gallery, probes, extra gallery) row indices.
+
+    People with two or more embedded photos: their first photo (by file name) is in the gallery,
+    the others are probes. People with one photo are extra gallery identities (real distractors).
+    """
+    by_person: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rels):
+        if found[i]:
+            by_person[person_of(r)].append(i)
+    gallery, probes, extra = [], [], []
+    for _p, rows in sorted(by_person.items()):
+        if len(rows) >= 2:
+            gallery.append(rows[0])
+            probes.extend(rows[1:])
+        else:
+            extra.append(rows[0])
+    return gallery, probes, extra
+
+
+def fit_distractor_model(vecs: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Gaussian model of real embeddings: identity centres ~ N(mu, Sc), faces ~ centre + N(0, Sw).
+
+    Centres and within-person scatter are estimated on people with two or more photos; sampled
+    vectors are renormalised to unit length like the real ones.
+    """
+    centres, resid = [], []
+    for lab in np.unique(labels):
+        rows = vecs[labels == lab]
+        if len(rows) >= 2:
+            c = rows.mean(axis=0)
+            centres.append(c)
+            resid.append(rows - c)
+    c = np.vstack(centres).astype(np.float64)
+    r = np.vstack(resid).astype(np.float64)
+    # the mean of m photos has within-person variance Sw/m in it: remove it from the centre scatter
+    counts = np.array([np.sum(labels == lab) for lab in np.unique(labels) if np.sum(labels == lab) >= 2])
+    sw = np.cov(r, rowvar=False) * (len(r) / max(len(r) - len(centres), 1))
+    sc = np.cov(c, rowvar=False) - sw * float(np.mean(1.0 / counts))
+    w, v = np.linalg.eigh(sc)
+    sc = (v * np.clip(w, 1e-8, None)) @ v.T
+    return {"mu": c.mean(axis=0), "sc": sc, "sw": sw}
+
+
+def sample_distractors(model: dict[str, np.ndarray], n: int, per_identity: int = 4, seed: int = 0,
+                       step: int = 100_000) -> np.ndarray:
+    """``n`` synthetic unit vectors from ``n / per_identity`` synthetic identities."""
+    rng = np.random.default_rng(seed)
+    lc = np.linalg.cholesky(model["sc"] + 1e-9 * np.eye(len(model["mu"])))
+    lw = np.linalg.cholesky(model["sw"] + 1e-9 * np.eye(len(model["mu"])))
+    out = np.empty((n, len(model["mu"])), dtype=np.float32)
+    for start in range(0, n, step):
+        m = min(step, n - start)
+        n_id = max(1, m // per_identity)
+        centres = model["mu"] + rng.standard_normal((n_id, len(model["mu"]))) @ lc.T
+        which = rng.integers(0, n_id, size=m)
+        x = centres[which] + rng.standard_normal((m, len(model["mu"]))) @ lw.T
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        out[start : start + m] = x
+    return out
+
+
+def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dlib", workers: int = 2,
+                 kind: str = "auto", nlist: int | None = None, nprobe: int | None = None,
+                 queries: int = 1000, log: Any = None) -> dict[str, Any]:
+    """The measurements of ``bench identify`` (see the command's help)."""
+    import faiss
+
+    from visionlake.index.faiss_index import FaissIndex
+
+    rels, vecs, found, name = cached_embeddings(root, cache_dir, pack, workers, log)
+    labels_all = np.array([person_of(r) for r in rels])
+    gallery, probes, extra = split_gallery(rels, found)
+    g_rows = gallery + extra
+    g_vecs = vecs[g_rows]
+    g_labels = labels_all[g_rows]
+    p_vecs = vecs[probes]
+    p_labels = labels_all[probes]
+
+    # rank-1 without distractors (exact)
+    sims = p_vecs @ g_vecs.T
+    rank1_clean = float(np.mean(g_labels[sims.argmax(axis=1)] == p_labels))
+
+    # realistic distractors: fitted on the real embeddings
+    ok = found
+    model = fit_distractor_model(vecs[ok], labels_all[ok])
+    t0 = time.perf_counter()
+    dvecs = sample_distractors(model, distractors) if distractors else np.zeros((0, vecs.shape[1]), np.float32)
+    gen_s = time.perf_counter() - t0
+    realism = _realism(vecs[ok], labels_all[ok], dvecs)
+
+    all_vecs = np.vstack([g_vecs, dvecs]).astype(np.float32)
+    ids = np.arange(len(all_vecs), dtype=np.int64)
+    n_real = len(g_vecs)
+    index = FaissIndex(None, dim=vecs.shape[1], metric="cosine", kind=kind, nprobe=nprobe)
+    t0 = time.perf_counter()
+    index.build(ids, all_vecs, kind=None if kind == "auto" else kind, nlist=nlist)
+    build_s = time.perf_counter() - t0
+    if log:
+        log(f"index built: {index.describe()} in {build_s:.1f}s")
+
+    # approximate search, batch (accuracy) and one query at a time (latency)
+    approx = index.search(p_vecs, k=1)
+    approx_top = np.array([h[0].id if h else -1 for h in approx], dtype=np.int64)
+    rng = np.random.default_rng(1)
+    q_rows = rng.choice(len(p_vecs), size=min(queries, len(p_vecs)), replace=False)
+    lat = []
+    for r in q_rows.tolist():
+        t = time.perf_counter()
+        index.search(p_vecs[r : r + 1], k=1)
+        lat.append((time.perf_counter() - t) * 1000.0)
+    # exact search over the same vectors
+    flat = faiss.IndexFlatIP(all_vecs.shape[1])
+    flat.add(all_vecs)
+    _d, exact_top = flat.search(np.ascontiguousarray(p_vecs), 1)
+    exact_top = exact_top[:, 0]
+    del flat
+
+    def rank1_of(top: np.ndarray) -> float:
+        hit = top < n_real
+        right = np.zeros(len(top), dtype=bool)
+        right[hit] = g_labels[top[hit]] == p_labels[hit]
+        return float(right.mean())
+
+    rank1 = rank1_of(approx_top)
+    rank1_exact = rank1_of(exact_top)
+    desc = index.describe()
+    return {
+        "pack": name,
+        "images": len(rels),
+        "images_without_face": int((~found).sum()),
+        "gallery_people": len(gallery),
+        "gallery_extra_people": len(extra),
+        "probes": len(probes),
+        "distractors": int(distractors),
+        "gallery_size": int(len(all_vecs)),
+        "rank1": round(rank1, 4),
+        "rank1_exact": round(rank1_exact, 4),
+        "rank1_no_distractors": round(rank1_clean, 4),
+        "rank1_ratio": round(rank1 / rank1_clean, 4) if rank1_clean else None,
+        "recall_at_1": round(float(np.mean(approx_top == exact_top)), 4),
+        "p50_ms": round(float(np.percentile(lat, 50)), 3),
+        "p95_ms": round(float(np.percentile(lat, 95)), 3),
+        "latency_queries": len(lat),
+        "build_s": round(build_s, 2),
+        "distractor_generation_s": round(gen_s, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "index": {"kind": desc["kind"], "nlist": desc["nlist"], "nprobe": desc["nprobe"]},
+        "distractor_realism": realism,
+    }
+
+
+def _realism(vecs: np.ndarray, labels: np.ndarray, dvecs: np.ndarray, n: int = 2000) -> dict[str, Any]:
+    """Impostor similarity quantiles: real vs real, and real vs synthetic (they should agree)."""
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, len(vecs), n * 4)
+    b = rng.integers(0, len(vecs), n * 4)
+    keep = labels[a] != labels[b]
+    real = np.sum(vecs[a[keep]] * vecs[b[keep]], axis=1)
+    out = {"real_impostor_q50": round(float(np.quantile(real, 0.5)), 4),
+           "real_impostor_q999": round(float(np.quantile(real, 0.999)), 4)}
+    if len(dvecs):
+        c = rng.integers(0, len(dvecs), len(real))
+        d = np.sum(vecs[a[keep]] * dvecs[c], axis=1)
+        out["synthetic_impostor_q50"] = round(float(np.quantile(d, 0.5)), 4)
+        out["synthetic_impostor_q999"] = round(float(np.quantile(d, 0.999)), 4)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- cluster
+def run_cluster(root: Path, cache_dir: Path, pack: str = "dlib", workers: int = 2, threshold: float | None = None,
+                method: str = "auto", log: Any = None) -> dict[str, Any]:
+    """The measurements of ``bench cluster`` (see the command's help)."""
+    from visionlake.faces.cluster import bcubed, cluster_vectors, dbscan_labels, default_threshold
+
+    rels, vecs, found, name = cached_embeddings(root, cache_dir, pack, workers, log)
+    v = vecs[found]
+    truth = np.array([person_of(r) for r, ok in zip(rels, found, strict=True) if ok])
+    thr = float(threshold) if threshold is not None else default_threshold(name)
+    t0 = time.perf_counter()
+    labels = cluster_vectors(v, thr, method)
+    secs = time.perf_counter() - t0
+    p, r, f = bcubed(truth, labels)
+    t0 = time.perf_counter()
+    db = dbscan_labels(v, eps=1.0 - thr, min_samples=2)
+    db_s = time.perf_counter() - t0
+    bp, br, bf = bcubed(truth, db)
+    # the baseline at its best eps (chosen with the labels: an upper bound for DBSCAN)
+    sweep = []
+    for eps in (0.03, 0.04, 0.045, 0.05, 0.055, 0.06, 0.08, 0.10, 0.15, 0.20):
+        sp, sr, sf = bcubed(truth, dbscan_labels(v, eps=eps, min_samples=2))
+        sweep.append({"eps": eps, "bcubed_f": round(sf, 4)})
+    best = max(sweep, key=lambda d: d["bcubed_f"])
+    ours_sweep = []
+    for t in (thr - 0.06, thr - 0.03, thr, thr + 0.03, thr + 0.06):
+        sp, sr, sf = bcubed(truth, cluster_vectors(v, t, method))
+        ours_sweep.append({"threshold": round(t, 4), "bcubed_f": round(sf, 4)})
+    return {
+        "pack": name,
+        "images": len(rels),
+        "faces": int(found.sum()),
+        "images_without_face": int((~found).sum()),
+        "identities": int(len(np.unique(truth))),
+        "method": method if method != "auto" else ("average" if len(v) <= 20_000 else "cw"),
+        "threshold": round(thr, 4),
+        "clusters": int(len(np.unique(labels))),
+        "bcubed_precision": round(p, 4),
+        "bcubed_recall": round(r, 4),
+        "bcubed_f": round(f, 4),
+        "seconds": round(secs, 2),
+        "baseline": {
+            "method": "dbscan", "eps": round(1.0 - thr, 4), "min_samples": 2, "metric": "cosine",
+            "clusters": int(len(np.unique(db))), "bcubed_precision": round(bp, 4), "bcubed_recall": round(br, 4),
+            "bcubed_f": round(bf, 4), "seconds": round(db_s, 2),
+            "best_eps_with_labels": best,
+        },
+        "ratio_f": round(f / bf, 4) if bf else None,
+        "threshold_sweep": ours_sweep,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- commands
+def register(app: typer.Typer) -> None:
+    """Add ``identify`` and ``cluster`` to the ``visionlake bench`` group."""
+
+    @app.command("identify")
+    def identify_cmd(
+        data: Annotated[Path | None, typer.Option("--data", help="LFW folder (default ../shared/data/lfw).")] = None,
+        distractors: Annotated[int, typer.Option("--distractors", help="Synthetic distractor vectors.")] = 0,
+        cache: Annotated[Path, typer.Option("--cache", help="Embedding cache folder (bench only).")] = DEFAULT_CACHE,
+        workers: Annotated[int, typer.Option("--workers", help="Processes for embedding.")] = 2,
+        kind: Annotated[str, typer.Option("--kind", help="Index kind: auto, flat, ivf, ivfsq8.")] = "auto",
+        nlist: Annotated[int | None, typer.Option("--nlist", help="IVF lists (default ~4 sqrt n).")] = None,
+        nprobe: Annotated[int | None, typer.Option("--nprobe", help="IVF lists probed per query.")] = None,
+        queries: Annotated[int, typer.Option("--queries", help="Single queries timed for latency.")] = 1000,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    ) -> None:
+        """Rank-1 identification on LFW (gallery: first photo of each person with 2+ photos, plus the
+        people with one photo; probes: their other photos) with N distractors drawn from a Gaussian
+        fitted to the real embeddings; recall@1 of the index vs exact search; latency; build time; RSS."""
+        from visionlake.cli.common import err_console, print_json
+
+        root = data or shared_data_dir() / "lfw"
+        log = None if as_json else (lambda m: err_console.print(m))
+        out = run_identify(root, distractors, cache, workers=workers, kind=kind, nlist=nlist, nprobe=nprobe,
+                           queries=queries, log=log if not as_json else (lambda m: err_console.print(m)))
+        print_json(out)
+
+    @app.command("cluster")
+    def cluster_cmd(
+        data: Annotated[Path | None, typer.Option("--data", help="LFW folder (default ../shared/data/lfw).")] = None,
+        cache: Annotated[Path, typer.Option("--cache", help="Embedding cache folder (bench only).")] = DEFAULT_CACHE,
+        workers: Annotated[int, typer.Option("--workers", help="Processes for embedding.")] = 2,
+        threshold: Annotated[float | None, typer.Option("--threshold", help="Cosine similarity cut.")] = None,
+        method: Annotated[str, typer.Option("--method", help="auto, average or cw.")] = "auto",
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    ) -> None:
+        """Cluster every LFW face without labels; BCubed precision/recall/F against the true identities,
+        beside DBSCAN (the Immich / PhotoPrism method) at the same distance and at its best eps."""
+        from visionlake.cli.common import err_console, print_json
+
+        root = data or shared_data_dir() / "lfw"
+        out = run_cluster(root, cache, workers=workers, threshold=threshold, method=method,
+                          log=lambda m: err_console.print(m))
+        print_json(out)
+
+
+def _main() -> None:  # python -m visionlake.bench.faces_gallery warm  (fill the cache only)
+    import sys
+
+    root = Path(sys.argv[2]) if len(sys.argv) > 2 else shared_data_dir() / "lfw"
+    workers = int(os.environ.get("WORKERS", "2"))
+    rels, _v, found, name = cached_embeddings(root, DEFAULT_CACHE, "dlib", workers, log=print)
+    print(json.dumps({"pack": name, "images": len(rels), "found": int(found.sum())}))
+
+
+if __name__ == "__main__":
+    _main()

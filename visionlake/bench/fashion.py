@@ -1,0 +1,241 @@
+"""``visionlake bench fashion``: colour accuracy, tagging throughput vs plain open_clip, heads, search.
+
+Every comparison runs its peer in the same process and run, and the JSON carries both numbers and the
+ratio, so that a noisy shared machine moves both sides together.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from PIL import Image as PILImage
+
+from visionlake.config import shared_data_dir
+
+
+def read_styles(path: Path) -> dict[int, dict[str, str]]:
+    """styles.csv rows by id; the ~22 rows with unquoted commas in the name keep fields 0..8 intact."""
+    cols = ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year",
+            "usage", "productDisplayName"]
+    out: dict[int, dict[str, str]] = {}
+    with open(path, encoding="utf-8") as fh:
+        next(fh)
+        for line in fh:
+            parts = line.rstrip("\n").split(",")
+            if len(parts) < 9 or not parts[0].isdigit():
+                continue
+            parts = parts[:9] + [",".join(parts[9:])]
+            out[int(parts[0])] = dict(zip(cols, parts, strict=True))
+    return out
+
+
+def product_photos(data: Path, id_range: tuple[int, int] | None = None, limit: int | None = None
+                   ) -> list[tuple[int, Path]]:
+    """(id, path) of the product photos, by id, optionally restricted to ``LO <= id <= HI``."""
+    items = []
+    for p in (data / "images").glob("*.jpg"):
+        if not p.stem.isdigit():
+            continue
+        i = int(p.stem)
+        if id_range and not (id_range[0] <= i <= id_range[1]):
+            continue
+        items.append((i, p))
+    items.sort()
+    return items[:limit] if limit else items
+
+
+def colour_benchmark(data: Path, id_range: tuple[int, int] | None = None, limit: int | None = None
+                     ) -> dict[str, Any]:
+    """Colour-family accuracy against ``baseColour``, with the mean-colour baseline in the same run."""
+    from visionlake.fashion.colour import FAMILIES, analyse_colours, family_of_label, mean_colour_family
+
+    styles = read_styles(data / "styles.csv")
+    confusion: dict[str, collections.Counter[str]] = {f: collections.Counter() for f in FAMILIES}
+    n = ok = ok_base = skipped = 0
+    t0 = time.perf_counter()
+    for i, path in product_photos(data, id_range, limit):
+        row = styles.get(i)
+        fam = family_of_label(row["baseColour"]) if row else None
+        if fam is None:
+            skipped += 1
+            continue
+        with PILImage.open(path) as im:
+            im = im.convert("RGB")
+        pred = analyse_colours(im).family
+        base = mean_colour_family(im)
+        n += 1
+        ok += pred == fam
+        ok_base += base == fam
+        confusion[fam][pred] += 1
+    secs = time.perf_counter() - t0
+    return {
+        "images": n,
+        "skipped_no_label": skipped,
+        "colour_accuracy": round(ok / n, 4) if n else None,
+        "baseline_colour_accuracy": round(ok_base / n, 4) if n else None,
+        "colour_ms_per_image": round(1000 * secs / max(n, 1) / 2, 2),  # two analyses per image
+        "colour_confusion": {f: dict(c.most_common()) for f, c in confusion.items() if c},
+        "id_range": list(id_range) if id_range else None,
+    }
+
+
+def throughput_benchmark(data: Path, n_images: int = 32, batch_size: int = 16, threads: int | None = None
+                         ) -> dict[str, Any]:
+    """ViT-B-16-SigLIP (random weights): ONNX Runtime batched vs open_clip+torch one image at a time."""
+    try:
+        import open_clip
+        import torch
+    except ImportError as exc:
+        return {"throughput_skipped": f"torch/open_clip not importable ({exc}); run the bench from an "
+                                      "environment with the clip extra to time the plain loop"}
+    from visionlake.fashion.onnx_tagger import OnnxFashionModel
+    from visionlake.fashion.openclip_tagger import export_onnx
+
+    torch.manual_seed(0)
+    # random weights carry no preprocess config: give it SigLIP's (the one webli and Marqo ship)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        "ViT-B-16-SigLIP", pretrained=None, image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5),
+        image_interpolation="bicubic", image_resize_mode="squash")
+    model.eval()
+    pics = []
+    for _i, p in product_photos(data)[:n_images]:
+        with PILImage.open(p) as im:
+            pics.append(im.convert("RGB"))
+    if not pics:
+        return {"throughput_skipped": f"no product photos under {data}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        export_onnx(model, tmp)
+        ort_model = OnnxFashionModel(tmp, batch_size=batch_size, threads=threads or os.cpu_count())
+        ort_model.embed_images(pics[:2])  # warm-up (first run allocates)
+        with torch.no_grad():
+            model.encode_image(preprocess(pics[0]).unsqueeze(0))
+        t0 = time.perf_counter()
+        ours = ort_model.embed_images(pics)
+        t_ours = time.perf_counter() - t0
+        plain = []
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            for im in pics:  # the plain way: one image at a time, default threads
+                plain.append(model.encode_image(preprocess(im).unsqueeze(0), normalize=True)[0].numpy())
+        t_plain = time.perf_counter() - t0
+    plain_arr = np.stack(plain).astype(np.float32)
+    cos = (ours * plain_arr).sum(1) / np.linalg.norm(plain_arr, axis=1)
+    ours_ips = len(pics) / t_ours
+    plain_ips = len(pics) / t_plain
+    return {
+        "tag_images": len(pics),
+        "tag_images_per_s": round(ours_ips, 3),
+        "plain_images_per_s": round(plain_ips, 3),
+        "tag_ratio": round(ours_ips / plain_ips, 3),
+        "embedding_cosine_min": round(float(cos.min()), 5),
+        "tag_batch_size": batch_size,
+        "tag_threads": threads or os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def train_benchmark(data: Path, model: Any, n_images: int = 600, columns: tuple[str, ...] = (
+        "articleType", "gender", "usage")) -> dict[str, Any]:
+    """Cross-validated accuracy of heads on ``n_images`` product photos for each label column."""
+    from visionlake.fashion.heads import fit_head
+
+    styles = read_styles(data / "styles.csv")
+    items = [(i, p) for i, p in product_photos(data) if i in styles][:n_images]
+    pics = []
+    for _i, p in items:
+        with PILImage.open(p) as im:
+            pics.append(im.convert("RGB"))
+    emb = model.embed_images(pics)
+    out: dict[str, Any] = {"images": len(items), "model": getattr(model, "name", "")}
+    for col in columns:
+        labels = [styles[i][col] for i, _ in items]
+        head = fit_head(emb, labels, col, folds=5, min_per_class=5)
+        majority = collections.Counter(labels).most_common(1)[0][1] / len(labels)
+        out[col] = {"cv_accuracy": round(head.cv_accuracy, 4), "classes": len(head.classes),
+                    "majority_baseline": round(majority, 4)}
+    return out
+
+
+def search_benchmark(n: int = 100_000, dim: int = 768, queries: int = 50, top: int = 10) -> dict[str, Any]:
+    """p50 latency of a filtered top-K query on ``n`` synthetic vectors through the lake's index code."""
+    from visionlake.index.faiss_index import FaissIndex
+
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((n, dim)).astype(np.float32)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    seasons = ["Spring", "Summer", "Fall", "Winter"]
+    index = FaissIndex(None, dim=dim, metric="cosine")
+    index.build(ids, vecs)
+    for i in ids.tolist():
+        index._set_meta(i, {"season": seasons[i % 4], "year": str(2008 + i % 10)})
+    q = rng.standard_normal((queries, dim)).astype(np.float32)
+    plain_ms, filt_ms = [], []
+    for row in q:
+        t0 = time.perf_counter()
+        index.search(row[None, :], k=top)
+        plain_ms.append(1000 * (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        hits = index.search(row[None, :], k=top, where={"season": "Summer", "year": "2012"})
+        filt_ms.append(1000 * (time.perf_counter() - t0))
+        assert all(index.metadata(h.id)["season"] == "Summer" for h in hits[0])
+    return {"search_vectors": n, "search_kind": index.kind, "search_p50_ms": round(statistics.median(filt_ms), 3),
+            "search_unfiltered_p50_ms": round(statistics.median(plain_ms), 3)}
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``bench fashion`` to the ``visionlake bench`` group."""
+
+    @app.command("fashion")
+    def bench_fashion(
+        data: Annotated[Path | None, typer.Option(help="fashion_products folder (images/ + styles.csv).")] = None,
+        id_range: Annotated[tuple[int, int] | None, typer.Option("--id-range", help="Only ids LO..HI.")] = None,
+        limit: Annotated[int | None, typer.Option(help="At most this many photos for colour.")] = None,
+        tag_images: Annotated[int, typer.Option(help="Photos timed for throughput.")] = 32,
+        batch_size: Annotated[int, typer.Option(help="ONNX batch size.")] = 16,
+        train_images: Annotated[int, typer.Option(help="Photos used for the heads' cross-validation.")] = 600,
+        search_vectors: Annotated[int, typer.Option(help="Synthetic vectors for search latency.")] = 100_000,
+        model_dir: Annotated[str | None, typer.Option("--model-dir", envvar="VISIONLAKE_FASHION_MODEL",
+                                                      help="Real model folder for the train part.")] = None,
+        skip: Annotated[list[str] | None,
+                        typer.Option(help="Parts to skip: colour, throughput, train, search.")] = None,
+        json_out: Annotated[bool, typer.Option("--json", help="Print JSON (always JSON).")] = True,
+    ) -> None:
+        from visionlake.cli.common import print_json
+        from visionlake.errors import BadInput, ModelUnavailable
+
+        folder = data or shared_data_dir() / "fashion_products"
+        if not (folder / "styles.csv").exists() or not (folder / "images").is_dir():
+            raise BadInput(f"{folder} does not hold images/ and styles.csv (see --data)")
+        skip_set = set(skip or [])
+        report: dict[str, Any] = {"data": str(folder)}
+        if "colour" not in skip_set:
+            report.update(colour_benchmark(folder, tuple(id_range) if id_range else None, limit))
+        if "throughput" not in skip_set:
+            tp = throughput_benchmark(folder, tag_images, batch_size)
+            if "throughput_skipped" in tp:
+                print(tp["throughput_skipped"], file=sys.stderr)
+            report.update(tp)
+        if "train" not in skip_set:
+            from visionlake.fashion.onnx_tagger import OnnxFashionModel
+            from visionlake.fashion.tiny_model import build_tiny_model
+
+            with tempfile.TemporaryDirectory() as tmp:
+                report["train_tiny_model"] = train_benchmark(folder, OnnxFashionModel(build_tiny_model(tmp)),
+                                                             train_images)
+            try:
+                real = OnnxFashionModel(model_dir)
+                report["train_real_model"] = train_benchmark(folder, real, train_images)
+            except ModelUnavailable as exc:
+                report["train_real_model"] = {"skipped": exc.message}
+        if "search" not in skip_set:
+            report.update(search_benchmark(search_vectors))
+        print_json(report)

@@ -1,0 +1,131 @@
+"""``visionlake fashion``: tag photos, name garment colours, train heads on your labels, search looks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+
+app = typer.Typer(no_args_is_help=True)
+
+ModelDirOption = Annotated[
+    str | None,
+    typer.Option("--model-dir", envvar="VISIONLAKE_FASHION_MODEL",
+                 help="Local folder with the ONNX export (onnx/vision_model.onnx, onnx/text_model.onnx, "
+                      "tokenizer.json), or a hub id. Default Marqo/marqo-fashionSigLIP."),
+]
+BackendOption = Annotated[str, typer.Option("--backend", help="onnx (default) or open_clip (needs the clip extra).")]
+
+
+@app.command("colour")
+def colour_cmd(images: Annotated[list[Path], typer.Argument(help="Photos.")], json_out: JsonOption = False) -> None:
+    """Garment colours (no model needed): named colours with shares and the colour family."""
+    from visionlake.fashion.colour import analyse_colours
+    from visionlake.fashion.search import load_image
+
+    results = []
+    for p in images:
+        res = analyse_colours(load_image(p)).to_dict()
+        res["path"] = str(p)
+        results.append(res)
+    if json_out:
+        print_json(results)
+        return
+    for r in results:
+        cols = ", ".join(f"{c['name']} {c['share']:.0%}" for c in r["colours"])
+        console.print(f"{r['path']}: [bold]{r['family']}[/] ({cols})")
+
+
+@app.command("tag")
+def tag_cmd(
+    images: Annotated[list[Path], typer.Argument(help="Photos.")],
+    model_dir: ModelDirOption = None,
+    backend: BackendOption = "onnx",
+    threshold: Annotated[float, typer.Option(help="Below this probability the answer is 'unsure'.")] = 0.4,
+    batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 16,
+    threads: Annotated[int | None, typer.Option(help="Inference threads (default: all cores).")] = None,
+    taxonomy: Annotated[Path | None, typer.Option(help="Your taxonomy YAML (extends the default).")] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Tag photos with every taxonomy attribute (zero-shot) plus their colours."""
+    from visionlake.fashion.colour import analyse_colours
+    from visionlake.fashion.search import load_image
+    from visionlake.fashion.tagger import FashionTagger, load_model
+    from visionlake.fashion.taxonomy import load_taxonomy
+
+    pics = [load_image(p) for p in images]
+    tax = load_taxonomy(taxonomy)
+    model = load_model(model_dir, backend, batch_size=batch_size, threads=threads)
+    _emb, tags = FashionTagger(model, tax, threshold=threshold).tag(pics)
+    results = []
+    for p, im, ts in zip(images, pics, tags, strict=True):
+        results.append({"path": str(p), "tags": [t.to_dict() for t in ts],
+                        "colour": analyse_colours(im).to_dict()})
+    if json_out:
+        print_json(results)
+        return
+    for r in results:
+        console.print(f"[bold]{r['path']}[/]  colour: {r['colour']['family']}")
+        for t in r["tags"]:
+            console.print(f"  {t['region']:5} {t['attribute']:10} {t['value']:14} {t['confidence']:.2f}")
+
+
+@app.command("train")
+def train_cmd(
+    collection: Annotated[str, typer.Option("--collection", help="Collection with fashion embeddings.")],
+    label_column: Annotated[str, typer.Option("--label-column", help="Metadata column with your labels.")],
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    lake: LakeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Fit a head on your labels; later tagging of the collection uses it for that column."""
+    from visionlake.fashion.heads import train
+    from visionlake.lake import Lake
+
+    report = train(Lake(lake, create=False), collection, label_column, folds=folds)
+    if json_out:
+        print_json(report)
+        return
+    console.print(f"head for {label_column!r}: {report['classes']} classes, {report['samples']} images, "
+                  f"cross-validated accuracy {report['cv_accuracy']:.1%} -> {report['path']}")
+
+
+@app.command("search")
+def search_cmd(
+    collection: Annotated[str, typer.Option("--collection", help="Collection to search.")],
+    image: Annotated[str | None, typer.Option("--image", help="Query photo (path) or an image id.")] = None,
+    text: Annotated[str | None, typer.Option("--text", help='Query words, e.g. "red satin midi dress".')] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", help="Metadata filter key=value (repeat).")] = None,
+    top: Annotated[int, typer.Option("--top", help="How many results.")] = 10,
+    model_dir: ModelDirOption = None,
+    backend: BackendOption = "onnx",
+    lake: LakeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Photo -> similar looks, or words -> looks, with metadata filters inside the index query."""
+    from visionlake.errors import BadInput
+    from visionlake.fashion.search import parse_where, results_json, search
+    from visionlake.fashion.tagger import load_model
+    from visionlake.lake import Lake
+
+    if (image is None) == (text is None):
+        raise BadInput("give exactly one of --image or --text")
+    filters = parse_where(where)
+    lk = Lake(lake, create=False)
+    query_image: str | int | None = image
+    model = None
+    if image is not None and image.isdigit() and not Path(image).exists():
+        query_image = int(image)
+    else:
+        model = load_model(model_dir, backend)
+    results = search(lk, collection, image=query_image, text=text, where=filters, top=top, model=model)
+    if json_out:
+        print_json({"collection": collection, "where": filters, "results": results_json(results)})
+        return
+    if not results:
+        console.print("no results")
+    for r in results:
+        console.print(f"{r.score:.3f}  #{r.image_id}  {r.thumbnail or '-'}  {r.path}")

@@ -1,0 +1,64 @@
+"""``visionlake keys create/list/revoke``: API keys of the service (shown once, stored hashed)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command()
+def create(
+    role: Annotated[str, typer.Option(help="viewer, editor or admin.")],
+    collection: Annotated[list[str] | None, typer.Option(
+        "--collection", help="Limit the key to this collection (repeatable; default: every collection).")] = None,
+    name: Annotated[str | None, typer.Option(help="A name to recognise the key by.")] = None,
+    rate: Annotated[float | None, typer.Option(help="Requests per second for this key (default: server's).")] = None,
+    lake: LakeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Create an API key and print it once (only a salted hash is stored)."""
+    from visionlake.lake import Lake
+    from visionlake.service.auth import create_key
+
+    out = create_key(Lake(lake), role, collection or [], name, rate)
+    if json_out:
+        print_json(out)
+        return
+    scope = ", ".join(out["collections"]) or "all collections"
+    console.print(f"created key #{out['id']} [bold]{out['name']}[/] ({out['role']}, {scope})")
+    console.print("store it now, it is not shown again:")
+    typer.echo(out["key"])
+
+
+@app.command("list")
+def list_(lake: LakeOption = None, json_out: JsonOption = False) -> None:
+    """List keys (never their secrets)."""
+    from visionlake.lake import Lake
+    from visionlake.service.auth import list_keys
+
+    rows = list_keys(Lake(lake))
+    if json_out:
+        print_json(rows)
+        return
+    t = Table("id", "name", "prefix", "role", "collections", "created", "last used", "status")
+    for r in rows:
+        status = "revoked" if r["revoked"] else "active"
+        t.add_row(str(r["id"]), r["name"], r["prefix"], r["role"], ", ".join(r["collections"]) or "all",
+                  (r["created_at"] or "")[:19], (r["last_used_at"] or "-")[:19], status)
+    console.print(t)
+
+
+@app.command()
+def revoke(key_id: int, lake: LakeOption = None) -> None:
+    """Revoke a key by id; it stops working on its next request."""
+    from visionlake.lake import Lake
+    from visionlake.service.auth import revoke_key
+
+    out = revoke_key(Lake(lake), key_id)
+    console.print(f"revoked key #{out['id']} {out['name']}")

@@ -1,0 +1,153 @@
+"""Face analyser for ingestion: detect, align, embed every face of every image of a faces collection.
+
+``analyse`` runs in worker processes (the pipeline is built once per worker in ``prepare``) and
+writes the aligned crops, which are content-addressed so that a retried image rewrites the same
+files. ``persist`` runs in the main process inside the image's transaction: face rows with the
+template encrypted by the lake key, then the vectors go into the collection's encrypted index.
+``finalize`` saves the index; if the process dies between a catalog commit and that save,
+:func:`visionlake.faces.sync.sync_index` (run by ``finalize`` and by every gallery call whose
+counts disagree) restores the index from the catalog.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from visionlake.analysers.base import Analyser, DecodedImage, WorkerContext
+from visionlake.faces.models import Face
+from visionlake.faces.sync import check_pack, collection_dim, face_index, index_meta, seal, sync_index
+
+#: JPEG quality of the stored aligned crops (small: they are for review screens, not re-embedding).
+CROP_QUALITY = 90
+
+
+def crop_relpath(collection: str, sha256: str, i: int) -> str:
+    """Where the i-th face crop of an image lives, relative to the lake root."""
+    return f"collections/{collection}/crops/{sha256[:2]}/{sha256}_{i}.jpg"
+
+
+def save_crop(lake_root: Path, rel: str, crop: Any) -> None:
+    """Write a crop atomically (temp file + rename) so a crash never leaves half a JPEG."""
+    dest = lake_root / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + f".{os.getpid()}.tmp")
+    crop.convert("RGB").save(tmp, "JPEG", quality=CROP_QUALITY)
+    os.replace(tmp, dest)
+
+
+def face_records(pipeline: Any, image: Any, lake_root: Path, collection: str, sha256: str,
+                 crop_size: int = 160) -> list[dict[str, Any]]:
+    """Detect + embed + save crops for one image; the picklable per-face dicts ``persist`` expects.
+
+    The template travels as float32 bytes between processes only; it is encrypted before it is
+    written anywhere.
+    """
+    out = []
+    for i, (face, vec) in enumerate(pipeline.analyse(image)):
+        rel = crop_relpath(collection, sha256, i)
+        save_crop(lake_root, rel, pipeline.crop(image, face, size=crop_size))
+        out.append(
+            {
+                "box": [int(v) for v in face.box],
+                "landmarks": [[float(x), float(y)] for x, y in face.landmarks],
+                "score": float(face.score),
+                "quality": float(face.quality),
+                "crop": rel,
+                "embedding": np.asarray(vec, dtype=np.float32).tobytes(),
+            }
+        )
+    return out
+
+
+class FaceAnalyser(Analyser):
+    """Per image: every face with box, 5 landmarks, quality, aligned crop and encrypted template."""
+
+    name = "faces"
+
+    def __init__(self, pack: str = "dlib", detector: str = "hog", min_quality: float = 0.0,
+                 crop_size: int = 160, **opts: Any) -> None:
+        self.pack = pack
+        self.detector = detector
+        self.min_quality = float(min_quality)
+        self.crop_size = int(crop_size)
+        self.opts = opts
+        self._pipeline: Any = None
+        self._pending = 0
+        self._checked: set[tuple[int, str]] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the pipeline holds native models: each worker builds its own in ``prepare``
+        state = dict(self.__dict__)
+        state["_pipeline"] = None
+        return state
+
+    @property
+    def pipeline(self) -> Any:
+        if self._pipeline is None:
+            from visionlake.faces.pipeline import FacePipeline
+
+            self._pipeline = FacePipeline(pack=self.pack, detector=self.detector, **self.opts)
+        return self._pipeline
+
+    def prepare(self, ctx: WorkerContext) -> None:
+        _ = self.pipeline
+
+    def analyse(self, images: list[DecodedImage], ctx: WorkerContext) -> list[dict[str, Any]]:
+        pipe = self.pipeline
+        results = []
+        for item in images:
+            faces = face_records(pipe, item.image, ctx.lake_root, ctx.collection, item.sha256, self.crop_size)
+            faces = [f for f in faces if f["quality"] >= self.min_quality]
+            results.append({"pack": pipe.name, "dim": int(pipe.dim), "faces": faces})
+        return results
+
+    def persist(self, lake, session, collection, image_id, result) -> None:  # type: ignore[override]
+        faces = result.get("faces") or []
+        if not faces:
+            return
+        if (collection.id, result["pack"]) not in self._checked:
+            check_pack(lake, collection.id, collection.name, result["pack"])
+            self._checked.add((collection.id, result["pack"]))
+        # a re-analysed image replaces its faces instead of duplicating them
+        old = session.query(Face).filter(Face.image_id == image_id).all()
+        for row in old:
+            session.delete(row)
+        rows = []
+        vecs = []
+        for f in faces:
+            vec = np.frombuffer(f["embedding"], dtype=np.float32)
+            row = Face(
+                collection_id=collection.id,
+                image_id=image_id,
+                box=f["box"],
+                landmarks=f["landmarks"],
+                score=f["score"],
+                quality=f["quality"],
+                crop=f["crop"],
+                embedding=seal(lake.cipher, vec),
+                pack=result["pack"],
+            )
+            session.add(row)
+            rows.append(row)
+            vecs.append(vec)
+        session.flush()  # ids for the index
+        index = face_index(lake, collection.name, int(result["dim"]))
+        if old:
+            index.remove([r.id for r in old])
+        index.add([r.id for r in rows], np.vstack(vecs), None)
+        self._pending += len(rows)
+
+    def finalize(self, lake, collection) -> None:  # type: ignore[override]
+        """Save the index, after reconciling it with what the catalog actually committed."""
+        sync_index(lake, collection.name, save=False)
+        dim = collection_dim(lake, collection.id)
+        if dim is not None:
+            face_index(lake, collection.name, dim).save()
+        self._pending = 0
+
+
+__all__ = ["FaceAnalyser", "crop_relpath", "face_records", "index_meta", "save_crop"]

@@ -1,0 +1,105 @@
+"""Calibrated verification thresholds (cosine similarity of L2-normalised vectors) by false accept rate.
+
+How they were measured (``python -m visionlake.faces.thresholds --data ../shared/data/lfw``): every
+image named in LFW View 1 (``pairsDevTrain.txt`` + ``pairsDevTest.txt``) is embedded with the pack;
+all pairs of images of *different* people are impostor pairs; the threshold at FAR f is the
+(1 - f) quantile of impostor similarities, so at most a fraction f of impostors reach it. View 2
+(``pairs.txt``), which reports accuracy, is never used here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from visionlake.errors import BadInput
+
+#: pack name -> {FAR: cosine similarity threshold}. Filled from the measurement described above.
+#: dlib-resnet-v1: 4,992 View 1 images (flip-averaged embeddings, the default), 12,454,344 impostor pairs.
+CALIBRATED: dict[str, dict[float, float]] = {
+    "dlib-resnet-v1": {1e-2: 0.9103, 1e-3: 0.9288, 1e-4: 0.9428},
+}
+
+
+def threshold_at_far(impostor_scores: np.ndarray, far: float) -> float:
+    """Smallest similarity such that at most ``far`` of the impostor scores reach it."""
+    s = np.sort(np.asarray(impostor_scores, dtype=np.float64))
+    if len(s) == 0:
+        raise BadInput("no impostor scores to calibrate on")
+    k = int(np.ceil((1.0 - far) * len(s)))
+    k = min(max(k, 0), len(s) - 1)
+    return float(np.nextafter(s[k], np.inf)) if k < len(s) else float(s[-1])
+
+
+def calibrated_threshold(pack_name: str, far: float = 1e-3) -> float:
+    """Shipped threshold of a pack at a false accept rate; interpolates log-linearly between FARs."""
+    table = CALIBRATED.get(pack_name)
+    if not table:
+        raise BadInput(f"no calibrated thresholds for face pack {pack_name!r}; known packs: "
+                       f"{sorted(CALIBRATED)} (calibrate with python -m visionlake.faces.thresholds)")
+    if not 0 < far < 1:
+        raise BadInput(f"FAR must be between 0 and 1, got {far}")
+    fars = sorted(table)
+    if far in table:
+        return table[far]
+    if far <= fars[0]:
+        return table[fars[0]] if far == fars[0] else _extrapolate(table, fars[0], fars[1], far)
+    if far >= fars[-1]:
+        return _extrapolate(table, fars[-2], fars[-1], far)
+    for lo, hi in zip(fars, fars[1:], strict=False):
+        if lo <= far <= hi:
+            return _extrapolate(table, lo, hi, far)
+    raise AssertionError("unreachable")
+
+
+def _extrapolate(table: dict[float, float], a: float, b: float, far: float) -> float:
+    la, lb, lf = np.log10(a), np.log10(b), np.log10(far)
+    t = (lf - la) / (lb - la)
+    return float(table[a] + t * (table[b] - table[a]))
+
+
+def calibrate_on_lfw_view1(lfw_root: str, fars: tuple[float, ...] = (1e-2, 1e-3, 1e-4),
+                           workers: int = 1, **pipeline_opts: object) -> dict[str, object]:
+    """Measure thresholds as described in the module docstring (takes minutes: ~5,000 images)."""
+    from pathlib import Path
+
+    from visionlake.bench.faces_lfw import read_lfw_pairs, run_side
+
+    root = Path(lfw_root)
+    paths: list[str] = []
+    for name in ("pairsDevTrain.txt", "pairsDevTest.txt"):
+        paths += read_lfw_pairs(root / name, root).images()
+    paths = list(dict.fromkeys(paths))
+    res = run_side("ours", paths, workers, {"pick": "centre", **pipeline_opts})
+    return impostor_thresholds(res.vectors, fars)
+
+
+def impostor_thresholds(vectors: dict[str, np.ndarray | None], fars: tuple[float, ...]) -> dict[str, object]:
+    """Thresholds at each FAR from all different-person pairs among ``vectors`` (path -> unit vector).
+
+    The person is the folder name (LFW layout ``images/<Person>/<file>``).
+    """
+    from pathlib import Path
+
+    keys = [k for k, v in vectors.items() if v is not None]
+    mat = np.stack([vectors[k] for k in keys]).astype(np.float32)
+    people = np.array([Path(k).parent.name for k in keys])
+    sims = mat @ mat.T
+    iu = np.triu_indices(len(keys), k=1)
+    impostor = people[iu[0]] != people[iu[1]]
+    scores = sims[iu][impostor]
+    return {
+        "images": len(keys),
+        "impostor_pairs": int(len(scores)),
+        "thresholds": {str(f): round(threshold_at_far(scores, f), 4) for f in fars},
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover - a measurement tool
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description="Calibrate verification thresholds on LFW View 1.")
+    ap.add_argument("--data", required=True, help="LFW folder (images/, pairsDevTrain.txt, pairsDevTest.txt)")
+    ap.add_argument("--workers", type=int, default=1)
+    args = ap.parse_args()
+    print(json.dumps(calibrate_on_lfw_view1(args.data, workers=args.workers), indent=2))

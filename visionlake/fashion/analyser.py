@@ -1,0 +1,139 @@
+"""Ingestion analysers of fashion collections: ``colour`` (no model) and ``tagger`` (embeddings + tags).
+
+The tagger degrades gracefully: with no model available it logs one warning per process and returns
+nothing, so that a fresh offline machine still ingests, thumbnails and names colours.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete
+
+from visionlake.analysers.base import Analyser, DecodedImage, WorkerContext
+from visionlake.errors import ModelUnavailable
+
+log = logging.getLogger(__name__)
+_warned = False
+
+
+class ColourAnalyser(Analyser):
+    """Named garment colours with shares, plus the colour family as a ``colour`` tag."""
+
+    name = "colour"
+
+    def analyse(self, images: list[DecodedImage], ctx: WorkerContext) -> list[dict[str, Any]]:
+        from visionlake.fashion.colour import analyse_colours
+
+        out = []
+        for item in images:
+            try:
+                out.append({"colour": analyse_colours(item.image).to_dict()})
+            except Exception as exc:  # one odd image must not fail the batch
+                out.append({"colour": None, "error": f"colour: {exc}"})
+        return out
+
+    def persist(self, lake, session, collection, image_id, result) -> None:  # type: ignore[override]
+        from visionlake.fashion.models import FashionColour, FashionTag
+
+        res = result.get("colour")
+        if not res:
+            return
+        session.execute(delete(FashionColour).where(FashionColour.image_id == image_id))
+        session.execute(delete(FashionTag).where(FashionTag.image_id == image_id, FashionTag.source == "colour"))
+        for c in res["colours"]:
+            session.add(FashionColour(image_id=image_id, name=c["name"], family=c["family"], share=c["share"],
+                                      hex=c["hex"]))
+        share = float(res["family_shares"].get(res["family"], 0.0))
+        session.add(FashionTag(image_id=image_id, attribute="colour", value=res["family"], confidence=share,
+                               region="whole", source="colour"))
+
+
+class TaggerAnalyser(Analyser):
+    """Image embeddings into the collection's ``fashion`` index and taxonomy tags into ``fashion_tags``."""
+
+    name = "tagger"
+
+    def __init__(self, model: str | None = None, backend: str = "onnx", batch_size: int = 16,
+                 threads: int | None = None, threshold: float = 0.4, quantized: bool = False,
+                 regions: bool = True, taxonomy: str | None = None) -> None:
+        self.model_ref = model
+        self.backend = backend
+        self.batch_size = batch_size
+        self.threads = threads
+        self.threshold = threshold
+        self.quantized = quantized
+        self.regions = regions
+        self.taxonomy_path = taxonomy
+        self.tagger: Any = None
+        self._prepared = False
+        self._dirty: set[str] = set()
+
+    def prepare(self, ctx: WorkerContext) -> None:
+        global _warned
+        self._prepared = True
+        from visionlake.fashion.tagger import FashionTagger, load_heads, load_model
+        from visionlake.fashion.taxonomy import load_taxonomy
+
+        try:
+            model = load_model(self.model_ref, self.backend, quantized=self.quantized,
+                               batch_size=self.batch_size, threads=self.threads or _worker_threads())
+        except ModelUnavailable as exc:
+            if not _warned:
+                log.warning("fashion tagger skipped (colour still runs): %s", exc.message)
+                _warned = True
+            self.tagger = None
+            return
+        heads = load_heads(ctx.collection_dir / "heads")
+        self.tagger = FashionTagger(model, load_taxonomy(self.taxonomy_path), threshold=self.threshold,
+                                    heads=heads, regions=self.regions)
+
+    def analyse(self, images: list[DecodedImage], ctx: WorkerContext) -> list[dict[str, Any]]:
+        if not self._prepared:
+            self.prepare(ctx)
+        if self.tagger is None or not images:
+            return [{} for _ in images]
+        emb, tags = self.tagger.tag([i.image for i in images])
+        return [{"embedding": e.astype(np.float32).tolist(), "tags": [t.to_dict() for t in ts],
+                 "model": getattr(self.tagger.model, "name", "")}
+                for e, ts in zip(emb, tags, strict=True)]
+
+    def persist(self, lake, session, collection, image_id, result) -> None:  # type: ignore[override]
+        from visionlake.catalog.models import Image
+        from visionlake.fashion.models import FashionTag
+        from visionlake.fashion.search import SPACE
+
+        if not result or "embedding" not in result:
+            return
+        vec = np.asarray(result["embedding"], dtype=np.float32)
+        session.execute(delete(FashionTag).where(FashionTag.image_id == image_id,
+                                                 FashionTag.source.in_(("zero-shot", "head"))))
+        for t in result["tags"]:
+            session.add(FashionTag(image_id=image_id, attribute=t["attribute"], value=t["value"],
+                                   confidence=float(t["confidence"]), region=t.get("region", "whole"),
+                                   source=t.get("source", "zero-shot")))
+        img = session.get(Image, image_id)
+        meta = {k: v for k, v in ((img.meta if img is not None else None) or {}).items()
+                if isinstance(v, str | int | float | bool)}
+        index = lake.index(collection.name, SPACE, int(vec.shape[0]), "cosine")
+        index.add([image_id], vec[None, :], [meta])
+        self._dirty.add(collection.name)
+
+    def finalize(self, lake, collection) -> None:  # type: ignore[override]
+        from visionlake.fashion.search import SPACE, space_dim
+
+        if collection.name in self._dirty or space_dim(lake, collection.name) is None:
+            key = (collection.name, SPACE)
+            index = lake._indexes.get(key)
+            if index is not None:
+                index.save()
+        self._dirty.discard(collection.name)
+
+
+def _worker_threads() -> int:
+    """ORT threads per worker: the cores divided among ingestion workers (env ``VISIONLAKE_WORKERS``)."""
+    workers = int(os.environ.get("VISIONLAKE_WORKERS", "1") or 1)
+    return max(1, (os.cpu_count() or 1) // max(1, workers))

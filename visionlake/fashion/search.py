@@ -1,0 +1,149 @@
+"""Look search: photo -> similar photos and words -> photos, through the collection's fashion index.
+
+Metadata filters (``where={"season": "Summer"}``) are applied inside the index query, so a filtered
+query still returns the top K of the matching images rather than a post-filtered remainder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image as PILImage
+from sqlalchemy import select
+
+from visionlake.catalog.models import Image
+from visionlake.errors import BadInput, NotFound
+
+SPACE = "fashion"
+
+
+@dataclass
+class SearchResult:
+    """One hit: catalog id, cosine score, original path and thumbnail (absolute path when present)."""
+
+    image_id: int
+    score: float
+    path: str
+    thumbnail: str | None
+    meta: dict[str, Any]
+
+
+def space_dim(lake: Any, collection: str) -> int | None:
+    """Dimension of the collection's fashion index, or None when nothing was embedded yet."""
+    header = lake.collection_dir(collection) / "index" / SPACE / "index.json"
+    if not header.exists():
+        return None
+    return int(json.loads(header.read_text())["dim"])
+
+
+def open_space(lake: Any, collection: str, dim: int | None = None) -> Any:
+    """The collection's fashion index (NotFound when it has never been written)."""
+    lake.collection(collection)
+    d = space_dim(lake, collection) or dim
+    if d is None:
+        raise NotFound(f"collection {collection!r} has no fashion embeddings yet; ingest photos with a tagger model")
+    return lake.index(collection, SPACE, d, "cosine")
+
+
+def parse_where(items: list[str] | None) -> dict[str, Any]:
+    """``["season=Summer", "year=2012", "year=2013"]`` -> ``{"season": "Summer", "year": ["2012", "2013"]}``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise BadInput(f"--where expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        k, v = k.strip(), v.strip()
+        if not k:
+            raise BadInput(f"--where expects key=value, got {item!r}")
+        if k in out:
+            out[k] = (out[k] if isinstance(out[k], list) else [out[k]]) + [v]
+        else:
+            out[k] = v
+    return out
+
+
+def search(lake: Any, collection: str, image: str | os.PathLike[str] | PILImage.Image | int | None = None,
+           text: str | None = None, where: dict[str, Any] | None = None, top: int = 10, model: Any = None,
+           vector: np.ndarray | None = None) -> list[SearchResult]:
+    """Top ``top`` images of ``collection`` for one query: a photo (path or PIL), an image id already in
+    the lake (works without any model), a text, or a raw vector."""
+    given = [x is not None for x in (image, text, vector)]
+    if sum(given) != 1:
+        raise BadInput("give exactly one query: an image, a text or a vector")
+    if top <= 0:
+        raise BadInput(f"--top must be positive, got {top}")
+    index = open_space(lake, collection)
+    if vector is not None:
+        q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+    elif isinstance(image, int) and not isinstance(image, bool):
+        if image not in set(index.ids().tolist()):
+            raise NotFound(f"image {image} has no fashion embedding in {collection!r}")
+        q = index.reconstruct([image])
+    elif image is not None:
+        if model is None:
+            raise BadInput("an image query needs a model (or pass an image id already in the lake)")
+        q = model.embed_images([_open_image(image)])
+    else:
+        if not str(text).strip():
+            raise BadInput("empty text query")
+        if model is None:
+            raise BadInput("a text query needs a model")
+        q = model.embed_texts([str(text)])
+    if q.shape[1] != index.dim:
+        raise BadInput(f"query has dimension {q.shape[1]} but {collection!r} was embedded with {index.dim}: "
+                       "use the same model that tagged the collection")
+    hits = index.search(q, k=top, where=where or None)[0]
+    if not hits:
+        return []
+    ids = [h.id for h in hits]
+    with lake.session() as s:
+        rows = {r.id: r for r in s.scalars(select(Image).where(Image.id.in_(ids)))}
+    out = []
+    for h in hits:
+        r = rows.get(h.id)
+        if r is None:
+            continue
+        thumb = str(Path(lake.root) / r.thumbnail) if r.thumbnail else None
+        out.append(SearchResult(h.id, round(float(h.score), 5), r.path, thumb, dict(r.meta or {})))
+    return out
+
+
+def results_json(results: list[SearchResult]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in results]
+
+
+def _open_image(image: str | os.PathLike[str] | PILImage.Image) -> PILImage.Image:
+    if isinstance(image, PILImage.Image):
+        return image.convert("RGB")
+    return load_image(image)
+
+
+def load_image(path: str | os.PathLike[str]) -> PILImage.Image:
+    """Open a photo for one-off use with clear errors (missing, not an image, truncated, too big)."""
+    from PIL import ImageOps, UnidentifiedImageError
+
+    from visionlake.config import MAX_FILE_BYTES, MAX_IMAGE_PIXELS
+
+    p = Path(path)
+    if not p.is_file():
+        raise NotFound(f"no such image file: {p}")
+    if p.stat().st_size > MAX_FILE_BYTES:
+        raise BadInput(f"{p} is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        with PILImage.open(p) as im:
+            if im.width * im.height > MAX_IMAGE_PIXELS:
+                raise BadInput(f"{p} has {im.width}x{im.height} pixels, above the limit {MAX_IMAGE_PIXELS}")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "PA", "P"):
+                im = im.convert("RGBA")
+                bg = PILImage.new("RGBA", im.size, (255, 255, 255, 255))
+                im = PILImage.alpha_composite(bg, im)
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise BadInput(f"{p} is not a readable image ({type(exc).__name__}: {exc})") from None

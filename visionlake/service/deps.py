@@ -1,0 +1,112 @@
+"""FastAPI dependencies: who is calling (API key), may they (role), and which collection.
+
+Keys come in ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. A collection outside a key's
+scope answers exactly like a collection that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from visionlake.catalog.models import Collection
+from visionlake.service.auth import Principal
+from visionlake.service.errors import ApiError
+from visionlake.service.state import ServiceState
+
+_bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+State = Annotated[ServiceState, Depends(get_state)]
+
+
+def principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> Principal:
+    """The caller's key, checked and rate limited; 401 without a valid key, 429 over the rate."""
+    st: ServiceState = request.app.state.service
+    presented = header or (bearer.credentials if bearer else None)
+    if not presented:
+        raise ApiError(401, "unauthorized", "an API key is required (Authorization: Bearer <key> or X-API-Key)",
+                       headers={"WWW-Authenticate": "Bearer"})
+    client = request.client.host if request.client else "unknown"
+    assert st.verifier is not None
+    who = st.verifier.verify(presented)
+    if who is None:
+        # guessing is rate limited per address (each guess costs a scrypt)
+        st.limiter.check(f"ip:{client}", st.limits.auth_failures_per_s, st.limits.auth_failure_burst)
+        raise ApiError(401, "unauthorized", "the API key is invalid or revoked",
+                       headers={"WWW-Authenticate": "Bearer"})
+    rate = who.rate_per_s or st.limits.rate_per_s
+    st.limiter.check(f"key:{who.key_id}", rate, max(st.limits.burst, rate))
+    request.state.principal = who
+    return who
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def require(role: str) -> Callable[..., Principal]:
+    """Dependency: the caller must hold ``role`` or a higher one (403 otherwise)."""
+
+    def _check(who: Caller) -> Principal:
+        if not who.has_role(role):
+            raise ApiError(403, "forbidden", f"this needs the {role} role; the key has {who.role}")
+        return who
+
+    return _check
+
+
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Editor = Annotated[Principal, Depends(require("editor"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+def require_unscoped_admin(who: Admin) -> Principal:
+    """Key management needs an admin key valid for every collection (a scoped admin could otherwise
+    mint itself a wider key)."""
+    if not who.unscoped:
+        raise ApiError(403, "forbidden", "managing keys and lake-wide settings needs an unscoped admin key")
+    return who
+
+
+LakeAdmin = Annotated[Principal, Depends(require_unscoped_admin)]
+
+
+def find_collection(st: ServiceState, name: str, who: Principal) -> Collection:
+    """The collection if it exists and the key may see it; otherwise the same 404 either way."""
+    if who.can_see(name):
+        with st.lake.session() as s:
+            col = s.scalar(select(Collection).where(Collection.name == name))
+        if col is not None:
+            return col
+    raise ApiError(404, "not_found", f"no collection named {name!r}")
+
+
+CollectionName = Annotated[str, Path(min_length=1, max_length=200, description="Collection name")]
+
+
+def visible(st: ServiceState, who: Principal, collection: str) -> Any:
+    return find_collection(st, collection, who)
+
+
+def _id_param(description: str) -> Any:
+    return Annotated[int, Path(ge=0, le=2**53, description=description)]
+
+
+ImageId = _id_param("Image id")
+JobId = _id_param("Job id")
+GroupId = _id_param("Face group id")
+FaceId = _id_param("Face id")
+KeyId = _id_param("API key id")

@@ -1,0 +1,173 @@
+"""Limits that keep one caller from hurting the others: body size, image pixels, rate, time.
+
+* Request bodies above ``max_body_bytes`` (``max_upload_bytes`` for ingestion uploads) get 413 before
+  the body is read (Content-Length), or as soon as a chunked body passes the limit.
+* Uploaded images whose header declares more than ``max_image_pixels`` get 413 without decoding.
+* Each key has a token bucket (``rate_per_s``, ``burst``): an empty bucket gets 429 with
+  ``Retry-After`` (whole seconds, rounded up). Failed sign-ins are limited per client address so
+  that guessing keys (and the scrypt cost of each guess) stays bounded.
+* Blocking work runs in the thread pool under ``request_timeout_s``; a request past it gets 503 with
+  code ``timeout`` (the worker thread finishes in the background, its result is dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from visionlake.service.errors import ApiError, error_json
+
+T = TypeVar("T")
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+@dataclass
+class ServiceLimits:
+    """Every limit of the service; defaults can be changed with ``VISIONLAKE_SERVICE_*`` variables."""
+
+    max_body_bytes: int = int(_env_float("VISIONLAKE_SERVICE_MAX_BODY", 32 * 1024 * 1024))
+    max_upload_bytes: int = int(_env_float("VISIONLAKE_SERVICE_MAX_UPLOAD", 1024 * 1024 * 1024))
+    max_image_pixels: int = int(_env_float("VISIONLAKE_SERVICE_MAX_PIXELS", 50_000_000))
+    rate_per_s: float = _env_float("VISIONLAKE_SERVICE_RATE", 20.0)
+    burst: float = _env_float("VISIONLAKE_SERVICE_BURST", 40.0)
+    auth_failures_per_s: float = 2.0
+    auth_failure_burst: float = 20.0
+    request_timeout_s: float = _env_float("VISIONLAKE_SERVICE_TIMEOUT", 120.0)
+
+
+class RateLimiter:
+    """Token buckets by name (``key:<id>``, ``ip:<addr>``); thread-safe, in memory, per process."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens, last refill time)
+        self._lock = threading.Lock()
+
+    def take(self, name: str, rate: float, burst: float, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens; returns 0 when allowed, else seconds until enough tokens exist."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(name, (burst, now))
+            tokens = min(burst, tokens + (now - last) * rate)
+            if tokens >= cost:
+                self._buckets[name] = (tokens - cost, now)
+                return 0.0
+            self._buckets[name] = (tokens, now)
+            if len(self._buckets) > 100_000:  # forget idle buckets rather than grow without bound
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+            return (cost - tokens) / rate
+
+    def check(self, name: str, rate: float, burst: float) -> None:
+        """Raise 429 with Retry-After when the bucket is empty."""
+        wait = self.take(name, rate, burst)
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            raise ApiError(429, "rate_limited", f"too many requests; retry after {retry} s",
+                           headers={"Retry-After": str(retry)})
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 for bodies over the limit, checked before the app reads them."""
+
+    def __init__(self, app: ASGIApp, limits: ServiceLimits) -> None:
+        self.app = app
+        self.limits = limits
+
+    def _limit_for(self, scope: Scope) -> int:
+        path = scope.get("path", "")
+        if scope.get("method") == "POST" and path.rstrip("/").endswith("/jobs"):
+            return self.limits.max_upload_bytes
+        return self.limits.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope)
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > limit:
+                    await _send_json(send, 413, "body_too_large",
+                                     f"request body of {declared} bytes is over the limit of {limit} bytes")
+                    return
+        if not any(name == b"content-length" for name, _ in scope.get("headers", [])) and \
+                scope.get("method") in ("POST", "PUT", "PATCH"):
+            # chunked body: read it here, up to the limit, then replay it to the app
+            chunks: list[bytes] = []
+            seen = 0
+            while True:
+                msg = await receive()
+                if msg["type"] != "http.request":
+                    break
+                seen += len(msg.get("body", b""))
+                if seen > limit:
+                    await _send_json(send, 413, "body_too_large", f"request body is over the limit of {limit} bytes")
+                    return
+                chunks.append(msg.get("body", b""))
+                if not msg.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            sent = False
+
+            async def replay() -> Message:
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _send_json(send: Send, status: int, code: str, message: str) -> None:
+    body = error_json(code, message)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def check_image_pixels(data: bytes, max_pixels: int) -> None:
+    """413 when an uploaded image's header declares more pixels than allowed (no full decode)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return  # not an image header we can read: the decoder downstream reports it as bad input
+    if w * h > max_pixels:
+        raise ApiError(413, "image_too_large",
+                       f"image of {w}x{h} = {w * h} pixels is over the limit of {max_pixels} pixels")
+
+
+async def run_blocking(fn: Callable[..., T], *args: Any, timeout: float, **kwargs: Any) -> T:
+    """Run blocking work in the thread pool; 503 ``timeout`` when it takes longer than ``timeout``."""
+    try:
+        return await asyncio.wait_for(run_in_threadpool(fn, *args, **kwargs), timeout)
+    except TimeoutError as exc:
+        raise ApiError(503, "timeout", f"the request took longer than {timeout:g} s and was abandoned",
+                       headers={"Retry-After": "5"}) from exc
+
+
+__all__ = ["BodySizeLimit", "RateLimiter", "ServiceLimits", "check_image_pixels", "run_blocking"]

@@ -1,0 +1,92 @@
+"""Retention: stored probe photos and crops of unmatched faces are deleted after N days.
+
+A face service keeps what it needs to answer and no more (GDPR art. 5(1)(e) storage limitation).
+Probe photos are only stored when a caller asked for it (``keep_probe``); crops of faces that
+belong to no enrolled person are review material for clustering. Both go after ``retention_days``.
+Enrolled people's crops stay until the person is forgotten. The face rows and their encrypted
+templates stay (they are the collection's index); only the pixels go.
+
+The setting lives in the catalog (``service_settings.retention_days``); ``None`` means keep forever.
+The server purges once an hour when it is set, and ``POST /admin/retention/purge`` purges now.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from visionlake.errors import BadInput
+from visionlake.service.models import ServiceSetting
+
+KEY = "retention_days"
+
+
+def get_retention_days(lake: Any) -> int | None:
+    with lake.session() as s:
+        row = s.get(ServiceSetting, KEY)
+        return None if row is None or row.value is None else int(row.value)
+
+
+def set_retention_days(lake: Any, days: int | None) -> int | None:
+    if days is not None and (days < 0 or days > 36_500):
+        raise BadInput("retention must be between 0 and 36500 days (or null to keep forever)")
+    with lake.session() as s:
+        row = s.get(ServiceSetting, KEY)
+        if row is None:
+            s.add(ServiceSetting(key=KEY, value=days))
+        else:
+            row.value = days
+    return days
+
+
+def purge(lake: Any, days: int, collections: list[str] | None = None) -> dict[str, Any]:
+    """Delete probe photos and unmatched face crops older than ``days`` days; returns counts."""
+    from visionlake.catalog.models import Collection
+
+    try:
+        from visionlake.faces.models import Face
+    except ImportError:  # faces not installed: only probe files can exist
+        Face = None  # type: ignore[assignment]  # noqa: N806
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    cutoff_ts = time.time() - days * 86400
+    report: dict[str, Any] = {"days": days, "cutoff": cutoff.isoformat(), "probe_photos_deleted": 0,
+                              "face_crops_deleted": 0, "bytes_freed": 0}
+    with lake.session() as s:
+        cols = list(s.scalars(select(Collection).order_by(Collection.name)))
+    for col in cols:
+        if collections is not None and col.name not in collections:
+            continue
+        probes = lake.collection_dir(col.name) / "probes"
+        if probes.is_dir():
+            for dirpath, _dirs, files in os.walk(probes):
+                for f in files:
+                    p = os.path.join(dirpath, f)
+                    st = os.stat(p)
+                    if st.st_mtime <= cutoff_ts:
+                        os.unlink(p)
+                        report["probe_photos_deleted"] += 1
+                        report["bytes_freed"] += st.st_size
+        if Face is None:
+            continue
+        with lake.session() as s:
+            rows = s.execute(select(Face.id, Face.crop, Face.created_at).where(
+                Face.collection_id == col.id, Face.person_id.is_(None), Face.crop.is_not(None))).all()
+            old = [(fid, crop) for fid, crop, at in rows if at is None or _aware(at) <= cutoff]
+            for _fid, crop in old:
+                path = lake.root / crop
+                if path.exists():
+                    report["bytes_freed"] += path.stat().st_size
+                    path.unlink()
+                report["face_crops_deleted"] += 1
+            if old:
+                s.query(Face).filter(Face.id.in_([f for f, _c in old])).update({"crop": None},
+                                                                             synchronize_session=False)
+    return report
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)

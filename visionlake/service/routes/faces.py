@@ -1,0 +1,533 @@
+"""Faces: detect, verify, identify (photo or embedding), enroll, people, forget, unknown-person groups.
+
+Every call goes through :mod:`visionlake.faces.gallery` / :mod:`visionlake.faces.cluster`, the same
+functions the CLI uses, so consent, validation, audit and verified erasure behave identically.
+The service adds who is calling (the audit actor is the API key), scope checks and locking: searches
+share a collection's index, enrollment and erasure take it exclusively.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from visionlake.faces import audit, cluster, gallery
+from visionlake.faces.models import Face, Person
+from visionlake.faces.sync import collection_dim, collection_pack, face_index, needs_sync, sync_index
+from visionlake.service.deps import (
+    CollectionName,
+    Editor,
+    FaceId,
+    GroupId,
+    State,
+    Viewer,
+    find_collection,
+)
+from visionlake.service.errors import COMMON, ApiError, responses
+from visionlake.service.limits import check_image_pixels, run_blocking
+
+router = APIRouter(tags=["faces"])
+
+Far = Annotated[float | None, Form(gt=0, lt=1, description="False accept rate of the calibrated threshold")]
+Threshold = Annotated[float | None, Form(ge=-1, le=1, description="Explicit cosine threshold (overrides far)")]
+
+
+# ---------------------------------------------------------------------------------------------- models
+class FaceBox(BaseModel):
+    box: list[int] = Field(description="left, top, right, bottom in pixels of the uploaded photo")
+    landmarks: list[list[float]] = []
+    score: float
+    quality: float
+
+
+class DetectOut(BaseModel):
+    width: int
+    height: int
+    faces: list[FaceBox]
+
+
+class Match(BaseModel):
+    person: str
+    person_id: int
+    score: float
+    face_id: int
+
+
+class IdentifiedFace(BaseModel):
+    box: list[int] | None = None
+    quality: float | None = None
+    identity: str = Field(description="Name of the best match, or 'unknown'")
+    best_score: float | None = None
+    matches: list[Match]
+    warning: str | None = None
+
+
+class IdentifyOut(BaseModel):
+    collection: str
+    threshold: float
+    faces: list[IdentifiedFace]
+    probe_kept: bool = False
+
+
+class EmbeddingQuery(BaseModel):
+    embeddings: list[list[float]] = Field(min_length=1, max_length=64,
+                                          description="Pre-computed face templates (one per face)")
+    top: int = Field(default=5, ge=1, le=100)
+    far: float | None = Field(default=1e-3, gt=0, lt=1)
+    threshold: float | None = Field(default=None, ge=-1, le=1)
+
+
+class VerifyOut(BaseModel):
+    similarity: float
+    distance: float
+    threshold: float
+    far: float | None = None
+    same: bool
+    pack: str
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str
+    faces: int
+    photos: int
+    consent: str | None = None
+    created_at: str | None = None
+
+
+class EnrollOut(BaseModel):
+    collection: str
+    person: str
+    person_id: int
+    photos: int
+    faces_added: int
+    faces_linked: int
+    face_ids: list[int]
+
+
+class ErasureCheck(BaseModel):
+    check: str
+    ok: bool
+    found: list[Any] = []
+
+
+class ForgetOut(BaseModel):
+    collection: str
+    person: str
+    removed: dict[str, int]
+    checks: list[ErasureCheck]
+    ok: bool = Field(description="True only when every independent erasure check passed")
+
+
+class GroupOut(BaseModel):
+    id: int
+    label: str | None = None
+    faces: int
+    sample_face_ids: list[int] = []
+
+
+class GroupFace(BaseModel):
+    id: int
+    image_id: int
+    quality: float
+    has_crop: bool
+
+
+class ClusterIn(BaseModel):
+    threshold: float | None = Field(default=None, ge=-1, le=1)
+    min_size: int = Field(default=2, ge=1, le=1000)
+
+
+class ClusterOut(BaseModel):
+    collection: str
+    new_faces: int
+    groups_created: int
+    grouped_new: int
+    joined_existing: int
+    matched_enrolled: int
+    ungrouped: int
+    groups: int
+
+
+class RenameIn(BaseModel):
+    label: str = Field(min_length=1, max_length=200)
+
+
+class RenameOut(BaseModel):
+    id: int
+    label: str
+
+
+class MergeIn(BaseModel):
+    group_ids: list[Annotated[int, Field(ge=0, le=2**53)]] = Field(min_length=2, max_length=100)
+
+
+class MergeOut(BaseModel):
+    id: int
+    merged: list[int]
+    faces_moved: int
+
+
+class SplitIn(BaseModel):
+    face_ids: list[Annotated[int, Field(ge=0, le=2**53)]] | None = Field(default=None, max_length=10_000)
+    threshold: float | None = Field(default=None, ge=-1, le=1)
+
+
+class SplitOut(BaseModel):
+    id: int
+    new_groups: list[int]
+    faces_moved: int
+
+
+class NameGroupIn(BaseModel):
+    person: str = Field(min_length=1, max_length=200)
+    consent: str = Field(min_length=1, max_length=2000, description="Legal basis / consent record for enrolling")
+
+
+class NameGroupOut(BaseModel):
+    person: str
+    person_id: int
+    faces: int
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+async def _read_image(st: Any, upload: UploadFile) -> bytes:
+    data = await upload.read()
+    if not data:
+        raise ApiError(400, "bad_input", f"{upload.filename or 'the upload'} is empty")
+    check_image_pixels(data, st.limits.max_image_pixels)
+    return data
+
+
+def _faces_collection(st: Any, name: str, who: Any) -> Any:
+    col = find_collection(st, name, who)
+    if col.purpose != "faces":
+        raise ApiError(400, "bad_input", f"collection {name!r} is a {col.purpose} collection, not a faces one")
+    return col
+
+
+def _pipeline(st: Any) -> Any:
+    return gallery.get_pipeline()
+
+
+class _SpaceCache:
+    """(dim, pack) of a collection's templates and when its index was last checked against the catalog.
+
+    Both cost a catalog scan or a decryption; identify-by-embedding is the hot path, so they are
+    looked up once per collection and re-checked every :attr:`RECHECK_S` seconds.
+    """
+
+    RECHECK_S = 30.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._space: dict[int, tuple[int, str]] = {}
+        self._checked: dict[int, float] = {}
+
+    def space(self, lake: Any, col: Any) -> tuple[int, str]:
+        with self._lock:
+            got = self._space.get(col.id)
+        if got is None:
+            dim, pack = collection_dim(lake, col.id), collection_pack(lake, col.id)
+            if dim is None or pack is None:
+                raise ApiError(400, "bad_input", f"collection {col.name!r} holds no faces yet")
+            got = (int(dim), str(pack))
+            with self._lock:
+                self._space[col.id] = got
+        return got
+
+    def due(self, col_id: int) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._checked.get(col_id, 0.0) < self.RECHECK_S:
+                return False
+            self._checked[col_id] = now
+            return True
+
+    def forget(self, col_id: int) -> None:
+        with self._lock:
+            self._space.pop(col_id, None)
+            self._checked.pop(col_id, None)
+
+
+SPACES = _SpaceCache()
+
+
+class _KnownFilterSkipped:
+    """The face index, minus a no-op filter: when every vector in it belongs to an enrolled person,
+    ``where={"known": 1}`` selects everything, and building that selection (a set of every id, then a
+    FAISS id selector) costs more than the search itself (~15 ms at 100k faces). Same results."""
+
+    def __init__(self, index: Any) -> None:
+        self._index = index
+
+    def count(self) -> int:
+        return self._index.count()
+
+    def search(self, queries: np.ndarray, k: int = 10, where: Any = None) -> Any:
+        if where == {"known": 1}:
+            known = getattr(self._index, "_inverted", {}).get("known", {}).get("1")
+            if known is not None and len(known) == self._index.count():
+                where = None
+        return self._index.search(queries, k=k, where=where)
+
+
+def identify_embeddings(st: Any, col: Any, vecs: np.ndarray, top: int, far: float | None,
+                        threshold: float | None, actor: str) -> dict[str, Any]:
+    """1:N search of pre-computed templates (the gallery's people ranking), audited like identify."""
+    lake = st.lake
+    dim, pack = SPACES.space(lake, col)
+    if vecs.shape[1] != dim:
+        raise ApiError(400, "bad_input", f"embeddings must have {dim} values (pack {pack}), got {vecs.shape[1]}")
+    if not np.all(np.isfinite(vecs)) or np.any(np.linalg.norm(vecs, axis=1) == 0):
+        raise ApiError(400, "bad_input", "embeddings must be finite and non-zero")
+    if threshold is not None:
+        thr = float(threshold)
+    else:
+        from visionlake.faces.thresholds import calibrated_threshold
+
+        thr = float(calibrated_threshold(pack, 1e-3 if far is None else far))
+    with st.lock(col.name).read():
+        index = face_index(lake, col.name, dim)
+        if SPACES.due(col.id) and needs_sync(lake, col.id, index):
+            sync_index(lake, col.name, dim=dim)
+        ranked = gallery.search_people(_KnownFilterSkipped(index), vecs, top, lake)
+    pids = sorted({pid for r in ranked for pid, _s, _f in r})
+    with lake.session() as s:
+        names = dict(s.execute(select(Person.id, Person.name).where(Person.id.in_(pids))).all()) if pids else {}
+    faces, matched = [], []
+    for r in ranked:
+        matches = [Match(person=names[p], person_id=p, score=round(sc, 4), face_id=f) for p, sc, f in r
+                   if sc >= thr and p in names]
+        faces.append(IdentifiedFace(identity=matches[0].person if matches else "unknown",
+                                    best_score=round(r[0][1], 4) if r else None, matches=matches))
+        matched += [f"person:{m.person_id}" for m in matches[:1]]
+    with lake.session() as s:
+        audit.record(s, "identify", col.name, matched, actor=actor,
+                     detail=f"{len(vecs)} template(s), {len(matched)} identified, threshold {thr:.4f}, no photo")
+    return {"collection": col.name, "threshold": round(thr, 4), "faces": faces, "probe_kept": False}
+
+
+# ---------------------------------------------------------------------------------------------- routes
+@router.post("/faces/detect", response_model=DetectOut, responses=responses(*COMMON, 400, 413, 503),
+             summary="Find faces in a photo (boxes, landmarks, quality)")
+async def detect(st: State, who: Viewer, image: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    data = await _read_image(st, image)
+
+    def work() -> dict[str, Any]:
+        photo = gallery.read_photo(data, label=image.filename or "<upload>")
+        with st.model_lock:
+            faces = _pipeline(st).detect(photo.image)
+        return {"width": photo.width, "height": photo.height,
+                "faces": [FaceBox(box=[int(v) for v in f.box], landmarks=[list(p) for p in f.landmarks],
+                                  score=float(f.score), quality=float(f.quality)) for f in faces]}
+
+    return await run_blocking(work, timeout=st.limits.request_timeout_s)
+
+
+@router.post("/faces/verify", response_model=VerifyOut, responses=responses(*COMMON, 400, 413, 503),
+             summary="1:1 verification of the largest face of two photos (audited)")
+async def verify(st: State, who: Viewer, a: Annotated[UploadFile, File()], b: Annotated[UploadFile, File()],
+                 far: Far = 1e-3, threshold: Threshold = None) -> dict[str, Any]:
+    da, db = await _read_image(st, a), await _read_image(st, b)
+
+    def work() -> dict[str, Any]:
+        with st.model_lock:
+            return gallery.verify(da, db, far=far, threshold=threshold, lake=st.lake, actor=who.actor)
+
+    return await run_blocking(work, timeout=st.limits.request_timeout_s)
+
+
+@router.post("/collections/{collection}/faces/identify", response_model=IdentifyOut,
+             responses=responses(*COMMON, 400, 404, 413, 503),
+             summary="Identify every face of a photo against the enrolled people (audited)")
+async def identify(
+    collection: CollectionName, st: State, who: Viewer, image: Annotated[UploadFile, File()],
+    top: Annotated[int, Form(ge=1, le=100)] = 5, far: Far = 1e-3, threshold: Threshold = None,
+    keep_probe: Annotated[bool, Form(description="Store the probe photo (purged by retention)")] = False,
+) -> dict[str, Any]:
+    _faces_collection(st, collection, who)
+    data = await _read_image(st, image)
+
+    def work() -> dict[str, Any]:
+        with st.model_lock, st.lock(collection).read():
+            out = gallery.identify(st.lake, collection, image=data, top=top, threshold=threshold, far=far,
+                                   keep_probe=keep_probe, actor=who.actor)
+        out["probe_kept"] = bool(out.get("probe_kept"))
+        return out
+
+    return await run_blocking(work, timeout=st.limits.request_timeout_s)
+
+
+@router.post("/collections/{collection}/faces/identify-embedding", response_model=IdentifyOut,
+             responses=responses(*COMMON, 400, 404),
+             summary="Identify pre-computed face templates (no photo; audited)")
+async def identify_embedding(collection: CollectionName, body: EmbeddingQuery, st: State, who: Viewer
+                             ) -> dict[str, Any]:
+    col = _faces_collection(st, collection, who)
+    lens = {len(e) for e in body.embeddings}
+    if len(lens) != 1 or 0 in lens or max(lens) > 4096:
+        raise ApiError(400, "bad_input", "all embeddings must have the same, non-zero length")
+    vecs = np.asarray(body.embeddings, dtype=np.float32)
+    return await run_blocking(identify_embeddings, st, col, vecs, body.top, body.far, body.threshold, who.actor,
+                              timeout=st.limits.request_timeout_s)
+
+
+@router.get("/collections/{collection}/people", response_model=list[PersonOut], responses=responses(*COMMON, 404),
+            summary="Enrolled people with their number of faces and photos")
+async def people(collection: CollectionName, st: State, who: Viewer) -> list[dict[str, Any]]:
+    find_collection(st, collection, who)
+    return await run_blocking(gallery.people, st.lake, collection, timeout=st.limits.request_timeout_s)
+
+
+@router.post("/collections/{collection}/people", response_model=EnrollOut, status_code=201,
+             responses=responses(*COMMON, 400, 403, 404, 413, 503),
+             summary="Enroll a person from one or more photos, with a consent record")
+async def enroll(
+    collection: CollectionName, st: State, who: Editor,
+    person: Annotated[str, Form(min_length=1, max_length=200)],
+    consent: Annotated[str, Form(min_length=1, max_length=2000,
+                                 description="Consent / legal basis record, stored with the person")],
+    files: Annotated[list[UploadFile], File(description="Photos showing the person alone")],
+    largest: Annotated[bool, Form()] = False,
+) -> dict[str, Any]:
+    _faces_collection(st, collection, who)
+    if not consent.strip():
+        raise ApiError(400, "bad_input", "enrollment needs a consent record")
+    photos = [await _read_image(st, f) for f in files]
+
+    def work() -> dict[str, Any]:
+        with st.model_lock, st.lock(collection).write():
+            return gallery.enroll(st.lake, collection, person=person, images=photos, consent=consent.strip(),
+                                  largest=largest, actor=who.actor)
+
+    out = await run_blocking(work, timeout=st.limits.request_timeout_s)
+    SPACES.forget(find_collection(st, collection, who).id)
+    return out
+
+
+@router.delete("/collections/{collection}/people/{person}", response_model=ForgetOut,
+               responses=responses(*COMMON, 403, 404),
+               summary="Forget a person: erase every trace, then verify the erasure independently")
+async def forget(collection: CollectionName, person: str, st: State, who: Editor) -> dict[str, Any]:
+    col = _faces_collection(st, collection, who)
+
+    def work() -> dict[str, Any]:
+        with st.lock(collection).write():
+            try:
+                return gallery.forget(st.lake, collection, person=person, actor=who.actor)
+            finally:
+                # forget's byte scan opens and closes catalog.sqlite in this process, which drops this
+                # process's POSIX locks on it (SQLite's documented close() pitfall): reopen every
+                # connection so other processes (ingestion jobs, the CLI) see a consistently locked file
+                st.lake.engine.dispose()
+
+    out = await run_blocking(work, timeout=st.limits.request_timeout_s)
+    SPACES.forget(col.id)
+    return out
+
+
+@router.get("/collections/{collection}/faces/{face_id}/crop", response_class=FileResponse,
+            responses={**responses(*COMMON, 404), 200: {"content": {"image/jpeg": {}}, "description": "Face crop"}},
+            summary="The aligned crop of one face (until retention purges it)")
+async def face_crop(collection: CollectionName, face_id: FaceId, st: State, who: Viewer) -> FileResponse:
+    col = find_collection(st, collection, who)
+    with st.lake.session() as s:
+        f = s.get(Face, face_id)
+        rel = f.crop if f is not None and f.collection_id == col.id else None
+    path = (st.lake.root / rel).resolve() if rel else None
+    if path is None or not path.is_file() or st.lake.root not in path.parents:
+        raise ApiError(404, "not_found", f"no crop for face {face_id}")
+    return FileResponse(path, media_type="image/jpeg")
+
+
+# ---------------------------------------------------------------------------------------------- groups
+@router.get("/collections/{collection}/groups", response_model=list[GroupOut], responses=responses(*COMMON, 404),
+            summary="Groups of faces of unknown (not enrolled) people, largest first")
+async def groups(collection: CollectionName, st: State, who: Viewer) -> list[dict[str, Any]]:
+    col = find_collection(st, collection, who)
+
+    def work() -> list[dict[str, Any]]:
+        out = cluster.groups(st.lake, collection)
+        with st.lake.session() as s:
+            for g in out:
+                g["sample_face_ids"] = list(s.scalars(
+                    select(Face.id).where(Face.group_id == g["id"], Face.collection_id == col.id,
+                                          Face.crop.is_not(None)).order_by(Face.quality.desc()).limit(6)))
+        return out
+
+    return await run_blocking(work, timeout=st.limits.request_timeout_s)
+
+
+@router.get("/collections/{collection}/groups/{group_id}/faces", response_model=list[GroupFace],
+            responses=responses(*COMMON, 404), summary="Faces of one group (to choose which to split off)")
+async def group_faces(collection: CollectionName, group_id: GroupId, st: State, who: Viewer) -> list[dict[str, Any]]:
+    col = find_collection(st, collection, who)
+    with st.lake.session() as s:
+        rows = s.execute(select(Face.id, Face.image_id, Face.quality, Face.crop).where(
+            Face.group_id == group_id, Face.collection_id == col.id).order_by(Face.quality.desc()).limit(500)).all()
+    if not rows:
+        raise ApiError(404, "not_found", f"no face group {group_id} in this collection")
+    return [{"id": i, "image_id": im, "quality": float(q or 0), "has_crop": c is not None} for i, im, q, c in rows]
+
+
+@router.post("/collections/{collection}/groups/cluster", response_model=ClusterOut,
+             responses=responses(*COMMON, 400, 403, 404), summary="Group new unknown faces (incremental)")
+async def run_cluster(collection: CollectionName, body: ClusterIn, st: State, who: Editor) -> dict[str, Any]:
+    _faces_collection(st, collection, who)
+
+    def work() -> dict[str, Any]:
+        with st.lock(collection).write():
+            return cluster.cluster(st.lake, collection, threshold=body.threshold, min_size=body.min_size)
+
+    return await run_blocking(work, timeout=st.limits.request_timeout_s)
+
+
+@router.patch("/collections/{collection}/groups/{group_id}", response_model=RenameOut,
+              responses=responses(*COMMON, 400, 403, 404), summary="Label a group")
+async def rename_group(collection: CollectionName, group_id: GroupId, body: RenameIn, st: State, who: Editor
+                       ) -> dict[str, Any]:
+    find_collection(st, collection, who)
+    return await run_blocking(cluster.rename_group, st.lake, collection, group_id, body.label,
+                              timeout=st.limits.request_timeout_s)
+
+
+@router.post("/collections/{collection}/groups/merge", response_model=MergeOut,
+             responses=responses(*COMMON, 400, 403, 404), summary="Merge groups into the first one")
+async def merge_groups(collection: CollectionName, body: MergeIn, st: State, who: Editor) -> dict[str, Any]:
+    find_collection(st, collection, who)
+    return await run_blocking(cluster.merge_groups, st.lake, collection, body.group_ids,
+                              timeout=st.limits.request_timeout_s)
+
+
+@router.post("/collections/{collection}/groups/{group_id}/split", response_model=SplitOut,
+             responses=responses(*COMMON, 400, 403, 404),
+             summary="Split chosen faces off a group, or re-cluster it more strictly")
+async def split_group(collection: CollectionName, group_id: GroupId, body: SplitIn, st: State, who: Editor
+                      ) -> dict[str, Any]:
+    find_collection(st, collection, who)
+    return await run_blocking(cluster.split_group, st.lake, collection, group_id, body.face_ids, body.threshold,
+                              timeout=st.limits.request_timeout_s)
+
+
+@router.post("/collections/{collection}/groups/{group_id}/name", response_model=NameGroupOut,
+             responses=responses(*COMMON, 400, 403, 404),
+             summary="Enroll a group as a person (with a consent record)")
+async def name_group(collection: CollectionName, group_id: GroupId, body: NameGroupIn, st: State, who: Editor
+                     ) -> dict[str, Any]:
+    col = find_collection(st, collection, who)
+
+    def work() -> dict[str, Any]:
+        with st.lock(collection).write():
+            return cluster.name_group(st.lake, collection, group_id, body.person, consent=body.consent)
+
+    out = await run_blocking(work, timeout=st.limits.request_timeout_s)
+    SPACES.forget(col.id)
+    return out
