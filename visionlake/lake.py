@@ -31,6 +31,8 @@ from visionlake.config import lake_path
 from visionlake.errors import AlreadyExists, BadInput, NotFound
 
 PURPOSE_NAMES = ("plain", "faces", "fashion")
+#: Embedding spaces the analysers write (one vector index each per collection).
+INDEX_SPACES = ("faces", "fashion")
 
 
 class Lake:
@@ -54,6 +56,7 @@ class Lake:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._cipher = None
         self._indexes: dict[tuple[str, str], Any] = {}
+        self._headers: dict[Path, tuple[int, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ sessions
     @contextmanager
@@ -114,6 +117,14 @@ class Lake:
         col = self.collection(name)
         for key in [k for k in self._indexes if k[0] == name]:
             self._indexes.pop(key).close()
+        engine = self.settings.get("index", "faiss")
+        if engine != "faiss":  # vectors live in the Milvus server / Lite file, not in the folder
+            from visionlake.index.milvus_index import MilvusIndex, existing_dim
+
+            for space in INDEX_SPACES:
+                dim = existing_dim(engine, f"{name}__{space}")
+                if dim is not None:
+                    MilvusIndex(engine, dim=dim, collection=f"{name}__{space}").drop()
         with self.session() as s:
             s.delete(s.get(Collection, col.id))
         shutil.rmtree(self.collection_dir(name), ignore_errors=True)
@@ -162,6 +173,36 @@ class Lake:
                                             collection=f"{collection}__{space}")
         return self._indexes[key]
 
+    def index_header(self, collection: str, space: str) -> dict[str, Any] | None:
+        """What an index of a collection is (engine, kind, dim, count...), without loading its vectors.
+
+        None when the space was never written. FAISS headers are read from ``index.json`` (cached by
+        modification time, so hot paths can call this per request); Milvus is asked directly.
+        """
+        engine = self.settings.get("index", "faiss")
+        if engine == "faiss":
+            path = self.collection_dir(collection) / "index" / space / "index.json"
+            try:
+                mtime = path.stat().st_mtime_ns
+            except FileNotFoundError:
+                return None
+            cached = self._headers.get(path)
+            if cached is None or cached[0] != mtime:
+                header = json.loads(path.read_text())
+                header.pop("metadata", None)
+                header["space"] = space
+                cached = (mtime, header)
+                self._headers[path] = cached
+            return dict(cached[1])
+        from visionlake.index.milvus_index import existing_dim
+
+        dim = existing_dim(engine, f"{collection}__{space}")
+        if dim is None:
+            return None
+        header = self.index(collection, space, dim).describe()
+        header["space"] = space
+        return header
+
     def set_setting(self, key: str, value: Any) -> None:
         """Persist a lake-level setting in ``lake.json``."""
         self.settings[key] = value
@@ -184,15 +225,15 @@ class Lake:
                 cdir = self.collection_dir(col.name)
                 indexes = []
                 idx_root = cdir / "index"
+                spaces = set(INDEX_SPACES)
                 if idx_root.exists():
-                    for sub in sorted(p for p in idx_root.iterdir() if p.is_dir()):
-                        header = sub / "index.json"
-                        if header.exists():
-                            h = json.loads(header.read_text())
-                            h.pop("metadata", None)
-                            h["space"] = sub.name
-                            h["bytes_on_disk"] = _dir_bytes(sub)
-                            indexes.append(h)
+                    spaces |= {p.name for p in idx_root.iterdir() if p.is_dir()}
+                for space in sorted(spaces):
+                    h = self.index_header(col.name, space)
+                    if h is not None:
+                        if self.settings.get("index", "faiss") == "faiss":
+                            h["bytes_on_disk"] = _dir_bytes(idx_root / space)
+                        indexes.append(h)
                 out["collections"].append(
                     {
                         "name": col.name,

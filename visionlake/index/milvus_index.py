@@ -364,3 +364,15 @@ class MilvusIndex(VectorIndex):
 
 
 __all__ = ["MilvusIndex", "collection_name", "parse_location", "where_expression"]
+
+
+def existing_dim(location: str, collection: str) -> int | None:
+    """Dimension of an existing Milvus collection, or None when it does not exist (no side effects)."""
+    uri, is_lite = parse_location(location)
+    client = _client(uri, is_lite)
+    name = collection_name(collection)
+    if not client.has_collection(name):
+        return None
+    desc = client.describe_collection(name)
+    field = next((f for f in desc["fields"] if f["name"] == "vector"), None)
+    return int((field or {}).get("params", {}).get("dim", 0)) or None
