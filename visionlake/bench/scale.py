@@ -127,9 +127,16 @@ def find_embeddings_cache(dim: int) -> tuple[np.ndarray, np.ndarray, str] | None
                 keys = set(z.files)
                 ek = next((k for k in ("embeddings", "vectors", "X") if k in keys), None)
                 lk = next((k for k in ("labels", "names", "person", "persons", "y") if k in keys), None)
-                if ek is None or lk is None:
+                if ek is None or (lk is None and "paths" not in keys):
                     continue
-                emb, lab = np.asarray(z[ek]), np.asarray(z[lk])
+                emb = np.asarray(z[ek])
+                if lk is not None:
+                    lab = np.asarray(z[lk])
+                else:  # the faces bench cache: <Person_Name>/<file>.jpg paths, person = folder
+                    lab = np.array([Path(str(p)).parent.name for p in z["paths"]])
+                if "found" in keys:  # rows where no face was found hold no template
+                    keep = np.asarray(z["found"], dtype=bool)
+                    emb, lab = emb[keep], lab[keep]
         except Exception:  # noqa: BLE001 - a foreign or broken cache file is skipped, not fatal
             continue
         if emb.ndim == 2 and emb.shape[1] == dim and len(lab) == len(emb):
