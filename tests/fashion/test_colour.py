@@ -5,7 +5,14 @@ import pytest
 from PIL import Image
 
 from visionlake.errors import BadInput
-from visionlake.fashion.colour import BASE_COLOUR_FAMILY, FAMILIES, analyse_colours, family_of_label
+from visionlake.fashion.colour import (
+    BASE_COLOUR_FAMILY,
+    FAMILIES,
+    analyse_colours,
+    family_of_label,
+    pixel_families,
+    srgb_to_lab,
+)
 
 
 @pytest.mark.parametrize("rgb, family", [
@@ -23,6 +30,40 @@ def test_synthetic_garment_colour_family(rgb, family, make_garment):
     assert res.colours[0].family == family
     assert res.colours[0].share > 0.8
     assert 0.2 < res.foreground < 0.8  # the white background is not part of the garment
+
+
+@pytest.mark.parametrize("rgb, family", [
+    ((38, 42, 58), "blue"),  # dark navy: little chroma, but it is blue, not black
+    ((92, 108, 132), "blue"),  # faded denim
+    ((58, 44, 36), "brown"),  # dark brown leather
+    ((150, 151, 153), "grey"),
+    ((24, 24, 25), "black"),
+])
+def test_dark_and_desaturated_garments_keep_their_family(rgb, family, make_garment):
+    assert analyse_colours(make_garment(rgb)).family == family
+
+
+def _striped(garment, base: tuple[int, int, int], stripe: tuple[int, int, int], every: int) -> Image.Image:
+    """A garment of ``base`` with horizontal stripes of ``stripe``: highlights, folds or a print."""
+    arr = np.asarray(garment(base)).copy()
+    body = (arr != 255).any(-1)
+    rows = np.zeros(arr.shape[:2], dtype=bool)
+    rows[::every] = True
+    arr[body & rows] = stripe
+    return Image.fromarray(arr)
+
+
+def test_black_shoe_with_grey_highlights_stays_black(make_garment):
+    # a third of a polished black shoe is grey highlight; a cluster average would call it grey
+    res = analyse_colours(_striped(make_garment, (22, 22, 24), (120, 120, 122), 3))
+    assert res.family == "black"
+    assert 0.2 < res.family_shares["grey"] < 0.5
+
+
+def test_pixel_families_split_achromatic_by_lightness_and_name_hues():
+    rgb = np.array([[10, 10, 10], [128, 128, 128], [250, 250, 250], [200, 30, 40], [40, 60, 170]])
+    names = [[f for f in FAMILIES if f != "multi"][i] for i in pixel_families(srgb_to_lab(rgb))]
+    assert names == ["black", "grey", "white", "red", "blue"]
 
 
 def test_skin_and_background_are_not_garment_colours(make_garment):

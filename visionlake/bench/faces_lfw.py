@@ -9,8 +9,10 @@
 
 The peer is the ``face_recognition`` package with its documented defaults (HOG detector with one
 upsample, ``num_jitters=1``, the small landmark model; Euclidean distance). Both run in the same
-number of worker processes, one ONNX/BLAS thread each. Our per-image code is exactly what ingestion
-runs: ``load_image`` then ``FacePipeline.analyse``.
+number of worker processes, one compute thread each, taking turns over slices of the image list so
+that a busy shared machine slows both alike; worker CPU milliseconds per image are reported beside
+images/s. Our per-image code is exactly what ingestion runs: ``load_image`` then
+``FacePipeline.analyse``.
 """
 
 from __future__ import annotations
@@ -176,6 +178,7 @@ def _init_worker(kind: str, opts: dict[str, Any]) -> None:
         import face_recognition
 
         _WORKER["fr"] = face_recognition
+    _WORKER["cpu0"] = time.process_time()
 
 
 def _pick(boxes: list[tuple[int, int, int, int]], size: tuple[int, int], rule: str) -> int:
@@ -228,6 +231,7 @@ def _stats(_: int) -> dict[str, Any]:
     if "pipeline" in _WORKER:
         out.update(_WORKER["pipeline"].timings)
     out["pid"] = os.getpid()
+    out["cpu"] = time.process_time() - _WORKER.get("cpu0", 0.0)
     out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return out
 
@@ -242,50 +246,81 @@ class RunResult:
     errors: list[str]
     seconds: float
     stages: dict[str, float]
-    peak_rss_mb: float
+    peak_rss_mb: float  # sum over the side's worker processes of each one's peak RSS
+    cpu_ms_per_image: float = float("nan")  # worker CPU time per image, model loading excluded
+    workers_seen: int = 0
 
     @property
     def images_per_s(self) -> float:
         return len(self.vectors) / self.seconds if self.seconds > 0 else float("nan")
 
 
-def run_side(kind: str, paths: list[str], workers: int, opts: dict[str, Any],
-             progress: bool = False) -> RunResult:
-    """Process every path in ``workers`` processes; time from warm workers to the last result."""
-    from visionlake.bench.memory import PeakRSS
+def run_sides(sides: list[tuple[str, dict[str, Any]]], paths: list[str], workers: int,
+              rounds: int = 10, progress: bool = False) -> list[RunResult]:
+    """Process every path with each side (ours, peer) in its own pool of ``workers`` processes.
 
+    The paths are split into ``rounds`` slices and the sides take turns slice by slice, so that a
+    shared machine's changing load hits both sides alike; each side's time is the sum of its turns.
+    CPU seconds per image (from the workers, model loading excluded) are reported too: they do not
+    depend on what else the machine is doing.
+    """
     workers = max(1, int(workers))
     ctx = mp.get_context("spawn")  # same start method for both sides; no model state is inherited
-    vectors: dict[str, np.ndarray | None] = {}
-    faces = 0
-    errors: list[str] = []
-    stages: dict[str, float] = {}
-    with PeakRSS() as mem, ctx.Pool(workers, initializer=_init_worker, initargs=(kind, opts)) as pool:
-        pool.map(_warm, range(workers * 2), chunksize=1)
-        t0 = time.perf_counter()
-        chunk = max(1, min(16, len(paths) // (workers * 8) or 1))
-        for n, (path, vec, nfaces, err) in enumerate(pool.imap_unordered(_process, paths, chunksize=chunk)):
-            vectors[path] = vec
-            faces += nfaces
-            if err:
-                errors.append(f"{path}: {err}")
-            if progress and n and n % 500 == 0:
-                from visionlake.cli.common import console
+    n_rounds = max(1, min(int(rounds), len(paths)))
+    slices = [paths[i::n_rounds] for i in range(n_rounds)]
+    pools = [ctx.Pool(workers, initializer=_init_worker, initargs=(kind, opts)) for kind, opts in sides]
+    try:
+        for pool in pools:
+            pool.map(_warm, range(workers * 2), chunksize=1)
+        state = [{"vectors": {}, "faces": 0, "errors": [], "seconds": 0.0} for _ in sides]
+        for r, part in enumerate(slices):
+            for (kind, _), pool, st in zip(sides, pools, state, strict=True):
+                chunk = max(1, min(16, len(part) // (workers * 8) or 1))
+                t0 = time.perf_counter()
+                for path, vec, nfaces, err in pool.imap_unordered(_process, part, chunksize=chunk):
+                    st["vectors"][path] = vec
+                    st["faces"] += nfaces
+                    if err:
+                        st["errors"].append(f"{path}: {err}")
+                st["seconds"] += time.perf_counter() - t0
+                if progress:
+                    from visionlake.cli.common import console
 
-                console.print(f"[dim]{kind}: {n}/{len(paths)} images, {n / (time.perf_counter() - t0):.1f}/s[/]",
-                              highlight=False)
-        seconds = time.perf_counter() - t0
-        seen: set[int] = set()
-        for st in pool.map(_stats, range(workers * 2), chunksize=1):
-            if st["pid"] in seen:
-                continue
-            seen.add(st["pid"])
-            for k, v in st.items():
-                if k.endswith("_s"):
-                    stages[k] = stages.get(k, 0.0) + v
-    missing = sum(1 for v in vectors.values() if v is None)
-    return RunResult(vectors, faces, missing, errors, seconds, {k: round(v, 3) for k, v in stages.items()},
-                     round(mem.peak / 1e6, 1))
+                    done = len(st["vectors"])
+                    console.print(f"[dim]{kind}: round {r + 1}/{n_rounds}, {done}/{len(paths)} images, "
+                                  f"{done / st['seconds']:.2f}/s[/]", highlight=False)
+        results = []
+        for pool, st in zip(pools, state, strict=True):
+            stages: dict[str, float] = {}
+            seen: set[int] = set()
+            cpu, rss = 0.0, 0.0
+            for w in pool.map(_stats, range(workers * 3), chunksize=1):
+                if w["pid"] in seen:
+                    continue
+                seen.add(w["pid"])
+                cpu += w["cpu"]
+                rss += w["maxrss_mb"]
+                for k, v in w.items():
+                    if k.endswith("_s"):
+                        stages[k] = stages.get(k, 0.0) + v
+            vectors = st["vectors"]
+            missing = sum(1 for v in vectors.values() if v is None)
+            res = RunResult(vectors, st["faces"], missing, st["errors"], st["seconds"],
+                            {k: round(v, 3) for k, v in stages.items()}, round(rss, 1))
+            res.cpu_ms_per_image = round(1000.0 * cpu / max(1, len(vectors)), 2)
+            res.workers_seen = len(seen)
+            results.append(res)
+        return results
+    finally:
+        for pool in pools:
+            pool.terminate()
+            pool.join()
+
+
+def run_side(kind: str, paths: list[str], workers: int, opts: dict[str, Any],
+             progress: bool = False) -> RunResult:
+    """One side alone (see ``run_sides``)."""
+    return run_sides([(kind, opts)], paths, workers, rounds=1, progress=progress)[0]
 
 
 def score_pairs(pairs: PairList, vectors: dict[str, np.ndarray | None], metric: str) -> np.ndarray:
@@ -320,6 +355,7 @@ def lfw_report(pairs: PairList, res: RunResult, metric: str) -> dict[str, Any]:
         "errors": len(res.errors),
         "images_per_s": round(res.images_per_s, 2),
         "seconds": round(res.seconds, 2),
+        "cpu_ms_per_image": res.cpu_ms_per_image,
     }
 
 
@@ -333,7 +369,7 @@ def _num(v: float, digits: int = 5) -> float | None:
 
 
 def _ratio(a: float, b: float) -> float | None:
-    return round(a / b, 3) if b and not math.isnan(b) else None
+    return round(a / b, 3) if b and not math.isnan(b) and not math.isnan(a) else None
 
 
 # ------------------------------------------------------------------------------------ bench faces
@@ -379,6 +415,7 @@ def faces_report(res: RunResult) -> dict[str, Any]:
         "errors": len(res.errors),
         "seconds": round(res.seconds, 2),
         "stage_seconds": res.stages,
+        "cpu_ms_per_image": res.cpu_ms_per_image,
         "peak_rss_mb": res.peak_rss_mb,
     }
 
@@ -460,19 +497,23 @@ def register(app: typer.Typer) -> None:
         absent = [p for p in paths if not Path(p).exists()]
         if absent:
             raise BadInput(f"{len(absent)} image(s) named by the pairs do not exist, e.g. {absent[0]}")
-        ours = run_side("ours", paths, workers, _pipeline_opts(rule, backend, flip, max_side),
-                        progress=not json_out)
+        sides = [("ours", _pipeline_opts(rule, backend, flip, max_side))]
+        if peer:
+            sides.append(("peer", {"pick": rule}))
+        results = run_sides(sides, paths, workers, progress=not json_out)
+        ours = results[0]
         out: dict[str, Any] = {"method": "visionlake dlib-resnet-v1 (cosine)", "workers": workers, "pick": rule}
         out.update(lfw_report(pairs, ours, "cosine"))
         out["stage_seconds"] = ours.stages
         if peer:
-            theirs = run_side("peer", paths, workers, {"pick": rule}, progress=not json_out)
+            theirs = results[1]
             p = lfw_report(pairs, theirs, "euclidean")
             p["method"] = "face_recognition 1.3.0 defaults (hog, upsample 1, num_jitters=1, small; euclidean)"
             out["peer"] = p
             out["ratio"] = {
                 "accuracy": _ratio(out["accuracy"], p["accuracy"]),
                 "images_per_s": _ratio(out["images_per_s"], p["images_per_s"]),
+                "cpu_per_image": _ratio(p["cpu_ms_per_image"], out["cpu_ms_per_image"]),
             }
         if json_out:
             print_json(out)
@@ -502,16 +543,19 @@ def register(app: typer.Typer) -> None:
             if upscale:
                 files = upscale_copies(files, int(upscale), Path(tmp))
             opts = _pipeline_opts("largest", backend, flip, max_side)
-            ours = run_side("ours", files, workers, opts, progress=not json_out)
+            sides = [("ours", opts)] + ([("peer", {"pick": "largest"})] if peer else [])
+            results = run_sides(sides, files, workers, rounds=min(10, len(files)), progress=not json_out)
+            ours = results[0]
             out: dict[str, Any] = {"data": str(folder), "upscale": upscale, "workers": workers}
             out.update(faces_report(ours))
             if upscale:  # accuracy unchanged on large photos: same face, same vector as on the original
                 small = run_side("ours", originals, workers, opts)
                 out["upscaled_vs_original"] = consistency(originals, small, files, ours)
             if peer:
-                theirs = run_side("peer", files, workers, {"pick": "largest"}, progress=not json_out)
+                theirs = results[1]
                 out["peer"] = faces_report(theirs)
                 out["ratio"] = _ratio(ours.images_per_s, theirs.images_per_s)
+                out["cpu_ratio"] = _ratio(theirs.cpu_ms_per_image, ours.cpu_ms_per_image)
                 out["agreement"] = agreement(ours, theirs)
         if json_out:
             print_json(out)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -339,23 +339,27 @@ def people(lake: Any, collection: str = DEFAULT_COLLECTION) -> list[dict[str, An
 
 
 # ---------------------------------------------------------------------------------------------- identify
-def search_people(index: Any, vectors: np.ndarray, top: int, lake: Any) -> list[list[tuple[int, float, int]]]:
+def search_people(index: Any, vectors: np.ndarray, top: int, lake: Any,
+                  owners: Callable[[list[int]], dict[int, int]] | None = None) -> list[list[tuple[int, float, int]]]:
     """Top ``top`` people per query as (person_id, score, face_id), score = max over the person's faces.
 
     Faces come back best first, so the first time a person appears is their best face: the people
     ranking is exact as soon as ``top`` distinct people are seen; ``k`` doubles until then.
+    ``owners`` maps face ids to person ids (default: the catalog); a server that keeps that mapping
+    in memory passes its own to avoid a catalog read per query.
     """
+    owners_of = owners or (lambda ids: _owners(lake, ids))
     out = []
     total = index.count()
     for q in vectors:
         k = min(total, max(4 * top, 32))
         while True:
             hits = index.search(q.reshape(1, -1), k=k, where={"known": 1})[0]
-            owners = _owners(lake, [h.id for h in hits])
+            by_face = owners_of([h.id for h in hits])
             ranked: list[tuple[int, float, int]] = []
             seen: set[int] = set()
             for h in hits:
-                pid = owners.get(h.id)
+                pid = by_face.get(h.id)
                 if pid is None or pid in seen:
                     continue
                 seen.add(pid)
@@ -700,13 +704,12 @@ def name_pattern(name: str) -> re.Pattern[bytes]:
     return re.compile(rb"(?<![A-Za-z0-9_])" + re.escape(name.encode("utf-8")) + rb"(?![A-Za-z0-9_])")
 
 
-def scan_lake_files(root: Path, patterns: dict[str, bytes | re.Pattern[bytes]],
-                    skip: Sequence[str] = ("keys",)) -> tuple[list[str], int]:
-    """Search the raw bytes of every file under ``root`` for each pattern; returns hits and files scanned.
+#: The raw-bytes scanner, run in a child process by :func:`scan_lake_files` (standard library only).
+_SCAN_SOURCE = r"""
+import json, os, re, sys
 
-    Patterns are literal bytes or compiled byte regexes. Reads in 8 MiB blocks with an overlap so
-    matches across blocks are found.
-    """
+
+def scan(root, patterns, skip):
     hits = []
     scanned = 0
     longest = max((len(p) if isinstance(p, bytes) else 1024 for p in patterns.values()), default=0)
@@ -719,7 +722,7 @@ def scan_lake_files(root: Path, patterns: dict[str, bytes | re.Pattern[bytes]],
         for fname in files:
             path = os.path.join(dirpath, fname)
             try:
-                fh = open(path, "rb")  # noqa: SIM115
+                fh = open(path, "rb")
             except OSError:
                 continue
             scanned += 1
@@ -733,9 +736,53 @@ def scan_lake_files(root: Path, patterns: dict[str, bytes | re.Pattern[bytes]],
                     for label, pat in patterns.items():
                         found = (pat in buf) if isinstance(pat, bytes) else pat.search(buf) is not None
                         if pat and found:
-                            hits.append(f"{os.path.relpath(path, root)}: {label}")
+                            hits.append(os.path.relpath(path, root) + ": " + label)
                     tail = buf[-longest:] if longest else b""
     return sorted(set(hits)), scanned
+
+
+if __name__ == "__main__":
+    job = json.loads(sys.stdin.read())
+    pats = {k: (bytes.fromhex(v["hex"]) if v["kind"] == "bytes" else re.compile(bytes.fromhex(v["hex"]), v["flags"]))
+            for k, v in job["patterns"].items()}
+    found, n = scan(job["root"], pats, tuple(job["skip"]))
+    sys.stdout.write(json.dumps({"hits": found, "scanned": n}))
+"""
+
+
+def scan_lake_files(root: Path, patterns: dict[str, bytes | re.Pattern[bytes]],
+                    skip: Sequence[str] = ("keys",)) -> tuple[list[str], int]:
+    """Search the raw bytes of every file under ``root`` for each pattern; returns hits and files scanned.
+
+    Patterns are literal bytes or compiled byte regexes. Reads in 8 MiB blocks with an overlap so
+    matches across blocks are found.
+
+    The scan runs in a child process. Why: the lake holds the live SQLite catalog, and in SQLite's
+    POSIX locking, closing *any* descriptor of a database file drops every lock this process holds
+    on it (a documented SQLite hazard), so opening ``catalog.sqlite`` here -- even read-only, even
+    just to read bytes -- would leave this process's open connections unlocked and let another
+    process (an ingestion job, the CLI) corrupt its view of the database. The raw bytes of the
+    database file are exactly what must be scanned (``secure_delete`` and the WAL checkpoint are
+    checked that way), so skipping it is not an option; a child process has its own locks.
+    """
+    import json
+    import subprocess
+    import sys
+
+    spec = {}
+    for label, pat in patterns.items():
+        if isinstance(pat, bytes):
+            spec[label] = {"kind": "bytes", "hex": pat.hex()}
+        else:
+            spec[label] = {"kind": "re", "hex": pat.pattern.hex(), "flags": int(pat.flags)}
+    job = json.dumps({"root": str(root), "patterns": spec, "skip": list(skip)})
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", _SCAN_SOURCE], input=job, capture_output=True,
+                          text=True, timeout=3600)
+    if proc.returncode != 0:
+        # not silently weaker: an incomplete scan is reported as a failed check
+        return [f"(the file scan could not run: {proc.stderr.strip().splitlines()[-1:] or proc.returncode})"], 0
+    out = json.loads(proc.stdout)
+    return list(out["hits"]), int(out["scanned"])
 
 
 def audit_log(lake: Any, action: str | None = None, collection: str | None = None, limit: int = 100

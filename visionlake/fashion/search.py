@@ -34,7 +34,15 @@ class SearchResult:
 
 
 def space_dim(lake: Any, collection: str) -> int | None:
-    """Dimension of the collection's fashion index, or None when nothing was embedded yet."""
+    """Dimension of the collection's fashion index, or None when nothing was embedded yet.
+
+    Search calls this on every query: the lake's header cache (keyed by the file's modification
+    time) parses ``index.json`` -- which holds every image's metadata -- once per change, not per query.
+    """
+    header_of = getattr(lake, "index_header", None)
+    if header_of is not None and getattr(lake, "settings", {}).get("index", "faiss") == "faiss":
+        head = header_of(collection, SPACE)
+        return None if head is None else int(head["dim"])
     header = lake.collection_dir(collection) / "index" / SPACE / "index.json"
     if not header.exists():
         return None
@@ -42,9 +50,11 @@ def space_dim(lake: Any, collection: str) -> int | None:
 
 
 def open_space(lake: Any, collection: str, dim: int | None = None) -> Any:
-    """The collection's fashion index (NotFound when it has never been written)."""
-    lake.collection(collection)
-    d = space_dim(lake, collection) or dim
+    """The collection's fashion index (NotFound when it has never been written, or no such collection)."""
+    d = space_dim(lake, collection)
+    if d is None:
+        lake.collection(collection)  # NotFound for an unknown collection (an index implies one exists)
+        d = dim
     if d is None:
         raise NotFound(f"collection {collection!r} has no fashion embeddings yet; ingest photos with a tagger model")
     return lake.index(collection, SPACE, d, "cosine")
@@ -81,7 +91,7 @@ def search(lake: Any, collection: str, image: str | os.PathLike[str] | PILImage.
     if vector is not None:
         q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
     elif isinstance(image, int) and not isinstance(image, bool):
-        if image not in set(index.ids().tolist()):
+        if not bool(np.any(index.ids() == image)):
             raise NotFound(f"image {image} has no fashion embedding in {collection!r}")
         q = index.reconstruct([image])
     elif image is not None:
@@ -101,8 +111,10 @@ def search(lake: Any, collection: str, image: str | os.PathLike[str] | PILImage.
     if not hits:
         return []
     ids = [h.id for h in hits]
-    with lake.session() as s:
-        rows = {r.id: r for r in s.scalars(select(Image).where(Image.id.in_(ids)))}
+    # the four columns needed, without ORM objects: this runs on every query
+    with lake.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(
+            select(Image.id, Image.path, Image.thumbnail, Image.meta).where(Image.id.in_(ids)))}
     out = []
     for h in hits:
         r = rows.get(h.id)

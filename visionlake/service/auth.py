@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -113,21 +114,51 @@ def revoke_key(lake: Any, key_id: int) -> dict[str, Any]:
         return key_info(row)
 
 
-class KeyVerifier:
-    """Checks presented keys. scrypt runs once per distinct key; the row is re-read on every call so
-    that revocation, role and scope changes apply immediately (a primary-key lookup is cheap)."""
+#: Seconds a checked key is trusted without re-reading its row. Revocation through this server applies
+#: at once (:meth:`KeyVerifier.invalidate`); through the CLI or another worker within this time.
+PRINCIPAL_TTL_S = 2.0
 
-    def __init__(self, lake: Any) -> None:
+
+class KeyVerifier:
+    """Checks presented keys. scrypt runs once per distinct key; the row is re-read at most every
+    :data:`PRINCIPAL_TTL_S` seconds, so revocation, role and scope changes apply almost at once while a
+    busy key costs a dictionary lookup per request instead of a catalog read."""
+
+    def __init__(self, lake: Any, ttl_s: float = PRINCIPAL_TTL_S) -> None:
         self.lake = lake
+        self.ttl_s = ttl_s
         self._verified: dict[bytes, int] = {}  # sha256(full key) -> key id, only for keys that matched
+        self._principals: dict[bytes, tuple[float, Principal]] = {}  # digest -> (checked at, principal)
         self._lock = threading.Lock()
         self._touched: dict[int, datetime] = {}
+
+    @staticmethod
+    def _digest(presented: str) -> bytes:
+        return hashlib.sha256(presented.encode()).digest()
+
+    def cached(self, presented: str | None) -> Principal | None:
+        """The principal of a key checked less than ``ttl_s`` ago (no catalog access), else None."""
+        if not presented or len(presented) > 200:
+            return None
+        hit = self._principals.get(self._digest(presented))
+        if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
+            return hit[1]
+        return None
+
+    def invalidate(self, key_id: int | None = None) -> None:
+        """Forget cached principals (of one key, or all): the next request re-reads the row."""
+        with self._lock:
+            if key_id is None:
+                self._principals.clear()
+            else:
+                for d in [d for d, (_t, p) in self._principals.items() if p.key_id == key_id]:
+                    del self._principals[d]
 
     def verify(self, presented: str | None) -> Principal | None:
         """The principal of a valid, unrevoked key, else None."""
         if not presented or len(presented) > 200:
             return None
-        digest = hashlib.sha256(presented.encode()).digest()
+        digest = self._digest(presented)
         with self._lock:
             key_id = self._verified.get(digest)
         if key_id is None:
@@ -138,16 +169,23 @@ class KeyVerifier:
                 if len(self._verified) > 10_000:
                     self._verified.clear()
                 self._verified[digest] = key_id
+        checked = time.monotonic()
         with self.lake.session() as s:
             row = s.get(ApiKey, key_id)
             if row is None or row.revoked_at is not None:
+                self.invalidate(key_id)
                 return None
             now = datetime.now(UTC)
             last = self._touched.get(key_id)
             if last is None or now - last > timedelta(minutes=1):  # one write a minute, not per request
                 row.last_used_at = now
                 self._touched[key_id] = now
-            return Principal(row.id, row.name, row.role, tuple(row.collections or ()), row.rate_per_s)
+            who = Principal(row.id, row.name, row.role, tuple(row.collections or ()), row.rate_per_s)
+        with self._lock:
+            if len(self._principals) > 10_000:
+                self._principals.clear()
+            self._principals[digest] = (checked, who)
+        return who
 
     def _check_secret(self, presented: str) -> int | None:
         parts = presented.split("_", 2)

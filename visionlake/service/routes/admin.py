@@ -38,7 +38,10 @@ async def new_key(body: KeyCreate, st: State, who: LakeAdmin) -> dict[str, Any]:
 async def revoke(key_id: KeyId, st: State, who: LakeAdmin) -> dict[str, Any]:
     if key_id == who.key_id:
         raise ApiError(400, "bad_input", "a key cannot revoke itself; use another admin key")
-    return await run_blocking(revoke_key, st.lake, key_id, timeout=st.limits.request_timeout_s)
+    out = await run_blocking(revoke_key, st.lake, key_id, timeout=st.limits.request_timeout_s)
+    assert st.verifier is not None
+    st.verifier.invalidate(key_id)  # effective on this server's next request, not after the cache time
+    return out
 
 
 @router.get("/admin/retention", response_model=Retention, responses=responses(*COMMON, 403),

@@ -32,6 +32,7 @@ async def audit_log(
         return []
 
     def work() -> list[dict[str, Any]]:
+        st.audit.flush()  # identify entries are written in batches: show every call made so far
         if who.unscoped or collection is not None:
             return read_log(st.lake, action=action, collection=collection, limit=limit)
         out: list[dict[str, Any]] = []

@@ -79,6 +79,7 @@ async def create_collection(body: CollectionCreate, st: State, who: Admin) -> di
     settings = {"tagger_options": {"model": body.tagger_model}} if body.tagger_model else None
     col = await run_blocking(st.lake.create_collection, body.name, body.purpose, settings,
                              timeout=st.limits.request_timeout_s)
+    st.forget_collection(body.name)
     return _summary(st, col)
 
 
@@ -97,6 +98,8 @@ async def delete_collection(collection: CollectionName, st: State, who: Admin) -
     def work() -> None:
         with st.lock(collection).write():
             st.lake.delete_collection(collection)
+            st.forget_collection(collection)
+            st.note_written(collection)
 
     await run_blocking(work, timeout=st.limits.request_timeout_s)
     return {"deleted": collection}

@@ -16,9 +16,9 @@ import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from visionlake.faces import audit, cluster, gallery
+from visionlake.faces import cluster, gallery
 from visionlake.faces.models import Face, Person
 from visionlake.faces.sync import collection_dim, collection_pack, face_index, needs_sync, sync_index
 from visionlake.service.deps import (
@@ -217,19 +217,30 @@ def _pipeline(st: Any) -> Any:
     return gallery.get_pipeline()
 
 
-class _SpaceCache:
-    """(dim, pack) of a collection's templates and when its index was last checked against the catalog.
+class _FaceCache:
+    """What identify-by-embedding needs about a collection besides the index, looked up once.
 
-    Both cost a catalog scan or a decryption; identify-by-embedding is the hot path, so they are
-    looked up once per collection and re-checked every :attr:`RECHECK_S` seconds.
+    Per collection: (dim, pack) of its templates (a catalog scan plus a decryption), calibrated
+    thresholds by FAR, and person names by id. Entries are dropped when this process writes the
+    collection (enroll, forget, name a group) and when the index file changes on disk (another
+    worker, a job or the CLI wrote it): see :meth:`ServiceState.refresh_index`. Names missing from
+    the cache (a person enrolled elsewhere) are read on demand; a forgotten person always changes
+    the index file, so the cache never names someone who is gone. The face -> person mapping comes
+    from the index metadata, which every writer keeps in step with the catalog (it is what the
+    ``known`` filter of the search already relies on); faces without it fall back to the catalog.
+    The index is also compared with the catalog every :attr:`RECHECK_S` seconds (two counts).
     """
 
     RECHECK_S = 30.0
+    PRELOAD_MAX = 1_000_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._space: dict[int, tuple[int, str]] = {}
+        self._names: dict[int, dict[int, str]] = {}
+        self._thresholds: dict[tuple[str, float], float] = {}
         self._checked: dict[int, float] = {}
+        self._by_name: dict[str, int] = {}
 
     def space(self, lake: Any, col: Any) -> tuple[int, str]:
         with self._lock:
@@ -241,7 +252,55 @@ class _SpaceCache:
             got = (int(dim), str(pack))
             with self._lock:
                 self._space[col.id] = got
+                self._by_name[col.name] = col.id
         return got
+
+    def threshold(self, pack: str, far: float) -> float:
+        key = (pack, far)
+        got = self._thresholds.get(key)
+        if got is None:
+            from visionlake.faces.thresholds import calibrated_threshold
+
+            got = float(calibrated_threshold(pack, far))
+            self._thresholds[key] = got
+        return got
+
+    def names(self, lake: Any, col_id: int, pids: list[int]) -> dict[int, str]:
+        """person id -> name for the ids that exist (unknown ids are simply absent).
+
+        The first call loads every name of the collection when there are at most
+        :attr:`PRELOAD_MAX` people (one query instead of one per new person); larger galleries
+        are read by id as people come up.
+        """
+        with self._lock:
+            known = self._names.get(col_id)
+        if known is None:
+            known = {}
+            with lake.engine.connect() as conn:
+                n = conn.execute(select(func.count(Person.id)).where(Person.collection_id == col_id)).scalar() or 0
+                if n <= self.PRELOAD_MAX:
+                    known = {int(i): str(nm) for i, nm in conn.execute(
+                        select(Person.id, Person.name).where(Person.collection_id == col_id))}
+            with self._lock:
+                self._names[col_id] = known
+        missing = [p for p in pids if p not in known]
+        if missing:
+            # by primary key only: with the collection in the WHERE clause SQLite may pick the
+            # collection index and scan every person of the collection (measured: ~5 ms at 25k people)
+            with lake.engine.connect() as conn:
+                rows = conn.execute(select(Person.id, Person.name, Person.collection_id).where(
+                    Person.id.in_(missing))).all()
+            with self._lock:
+                if len(known) > 4 * self.PRELOAD_MAX:
+                    known.clear()
+                known.update({int(i): str(nm) for i, nm, c in rows if c == col_id})
+        return {p: known[p] for p in pids if p in known}
+
+    def warm(self, col_id: int) -> bool:
+        """Everything identify needs is cached and no catalog re-check is due (no I/O)."""
+        with self._lock:
+            return (col_id in self._space and col_id in self._names
+                    and time.monotonic() - self._checked.get(col_id, 0.0) < self.RECHECK_S)
 
     def due(self, col_id: int) -> bool:
         now = time.monotonic()
@@ -254,10 +313,28 @@ class _SpaceCache:
     def forget(self, col_id: int) -> None:
         with self._lock:
             self._space.pop(col_id, None)
+            self._names.pop(col_id, None)
             self._checked.pop(col_id, None)
 
+    def forget_name(self, collection: str) -> None:
+        """Drop a collection's entries by name (index-change callback of the service state)."""
+        with self._lock:
+            col_id = self._by_name.get(collection)
+        if col_id is not None:
+            self.forget(col_id)
 
-SPACES = _SpaceCache()
+
+def _cache(st: Any) -> _FaceCache:
+    """The face cache of one app (per app, not per module: two lakes in one process share no ids)."""
+    c = getattr(st, "face_cache", None)
+    if c is None:
+        with st._locks_guard:
+            c = getattr(st, "face_cache", None)
+            if c is None:
+                c = _FaceCache()
+                st.on_index_change.append(c.forget_name)
+                st.face_cache = c
+    return c
 
 
 class _KnownFilterSkipped:
@@ -279,39 +356,59 @@ class _KnownFilterSkipped:
         return self._index.search(queries, k=k, where=where)
 
 
+def _owners_from_index(lake: Any, index: Any) -> Any:
+    """face id -> person id from the index metadata (no catalog read); the catalog for the rest."""
+    meta_of = getattr(index, "metadata", None)
+
+    def owners(face_ids: list[int]) -> dict[int, int]:
+        if meta_of is None:
+            return gallery._owners(lake, face_ids)
+        out: dict[int, int] = {}
+        rest = []
+        for f in face_ids:
+            pid = (meta_of(f) or {}).get("person_id")
+            if pid is None:
+                rest.append(f)
+            else:
+                out[int(f)] = int(pid)
+        if rest:
+            out.update(gallery._owners(lake, rest))
+        return out
+
+    return owners
+
+
 def identify_embeddings(st: Any, col: Any, vecs: np.ndarray, top: int, far: float | None,
                         threshold: float | None, actor: str) -> dict[str, Any]:
     """1:N search of pre-computed templates (the gallery's people ranking), audited like identify."""
     lake = st.lake
-    dim, pack = SPACES.space(lake, col)
+    cache = _cache(st)
+    dim, pack = cache.space(lake, col)
     if vecs.shape[1] != dim:
         raise ApiError(400, "bad_input", f"embeddings must have {dim} values (pack {pack}), got {vecs.shape[1]}")
     if not np.all(np.isfinite(vecs)) or np.any(np.linalg.norm(vecs, axis=1) == 0):
         raise ApiError(400, "bad_input", "embeddings must be finite and non-zero")
-    if threshold is not None:
-        thr = float(threshold)
-    else:
-        from visionlake.faces.thresholds import calibrated_threshold
-
-        thr = float(calibrated_threshold(pack, 1e-3 if far is None else far))
+    thr = float(threshold) if threshold is not None else cache.threshold(pack, 1e-3 if far is None else far)
+    if st.refresh_index(col.name, "faces"):
+        dim, pack = cache.space(lake, col)
     with st.lock(col.name).read():
         index = face_index(lake, col.name, dim)
-        if SPACES.due(col.id) and needs_sync(lake, col.id, index):
+        if cache.due(col.id) and needs_sync(lake, col.id, index):
             sync_index(lake, col.name, dim=dim)
-        ranked = gallery.search_people(_KnownFilterSkipped(index), vecs, top, lake)
-    pids = sorted({pid for r in ranked for pid, _s, _f in r})
-    with lake.session() as s:
-        names = dict(s.execute(select(Person.id, Person.name).where(Person.id.in_(pids))).all()) if pids else {}
-    faces, matched = [], []
-    for r in ranked:
-        matches = [Match(person=names[p], person_id=p, score=round(sc, 4), face_id=f) for p, sc, f in r
-                   if sc >= thr and p in names]
-        faces.append(IdentifiedFace(identity=matches[0].person if matches else "unknown",
-                                    best_score=round(r[0][1], 4) if r else None, matches=matches))
-        matched += [f"person:{m.person_id}" for m in matches[:1]]
-    with lake.session() as s:
-        audit.record(s, "identify", col.name, matched, actor=actor,
-                     detail=f"{len(vecs)} template(s), {len(matched)} identified, threshold {thr:.4f}, no photo")
+        ranked = gallery.search_people(_KnownFilterSkipped(index), vecs, top, lake,
+                                       owners=_owners_from_index(lake, index))
+        names = cache.names(lake, col.id, sorted({pid for r in ranked for pid, _s, _f in r}))
+        faces, matched = [], []
+        for r in ranked:
+            matches = [Match(person=names[p], person_id=p, score=round(sc, 4), face_id=f) for p, sc, f in r
+                       if sc >= thr and p in names]
+            faces.append(IdentifiedFace(identity=matches[0].person if matches else "unknown",
+                                        best_score=round(r[0][1], 4) if r else None, matches=matches))
+            matched += [f"person:{m.person_id}" for m in matches[:1]]
+        # queued while the read lock is held: a forget (write lock) flushes the queue first and so
+        # always finds this entry in the log to scrub
+        st.audit.record("identify", col.name, matched, actor=actor,
+                        detail=f"{len(vecs)} template(s), {len(matched)} identified, threshold {thr:.4f}, no photo")
     return {"collection": col.name, "threshold": round(thr, 4), "faces": faces, "probe_kept": False}
 
 
@@ -376,7 +473,9 @@ async def identify_embedding(collection: CollectionName, body: EmbeddingQuery, s
     if len(lens) != 1 or 0 in lens or max(lens) > 4096:
         raise ApiError(400, "bad_input", "all embeddings must have the same, non-zero length")
     vecs = np.asarray(body.embeddings, dtype=np.float32)
-    return await run_blocking(identify_embeddings, st, col, vecs, body.top, body.far, body.threshold, who.actor,
+    warm = _cache(st).warm(col.id) and st.index_loaded(col.name, "faces")
+    return await st.queries.run("identify-embedding", identify_embeddings, st, col, vecs, body.top, body.far,
+                                body.threshold, who.actor, warm=warm,
                               timeout=st.limits.request_timeout_s)
 
 
@@ -405,33 +504,30 @@ async def enroll(
 
     def work() -> dict[str, Any]:
         with st.model_lock, st.lock(collection).write():
-            return gallery.enroll(st.lake, collection, person=person, images=photos, consent=consent.strip(),
-                                  largest=largest, actor=who.actor)
+            try:
+                return gallery.enroll(st.lake, collection, person=person, images=photos, consent=consent.strip(),
+                                      largest=largest, actor=who.actor)
+            finally:
+                st.note_written(collection)
 
-    out = await run_blocking(work, timeout=st.limits.request_timeout_s)
-    SPACES.forget(find_collection(st, collection, who).id)
-    return out
+    return await run_blocking(work, timeout=st.limits.request_timeout_s)
 
 
 @router.delete("/collections/{collection}/people/{person}", response_model=ForgetOut,
                responses=responses(*COMMON, 403, 404),
                summary="Forget a person: erase every trace, then verify the erasure independently")
 async def forget(collection: CollectionName, person: str, st: State, who: Editor) -> dict[str, Any]:
-    col = _faces_collection(st, collection, who)
+    _faces_collection(st, collection, who)
 
     def work() -> dict[str, Any]:
         with st.lock(collection).write():
+            st.audit.flush()  # queued identify entries naming this person must be in the log to be scrubbed
             try:
                 return gallery.forget(st.lake, collection, person=person, actor=who.actor)
             finally:
-                # forget's byte scan opens and closes catalog.sqlite in this process, which drops this
-                # process's POSIX locks on it (SQLite's documented close() pitfall): reopen every
-                # connection so other processes (ingestion jobs, the CLI) see a consistently locked file
-                st.lake.engine.dispose()
+                st.note_written(collection)
 
-    out = await run_blocking(work, timeout=st.limits.request_timeout_s)
-    SPACES.forget(col.id)
-    return out
+    return await run_blocking(work, timeout=st.limits.request_timeout_s)
 
 
 @router.get("/collections/{collection}/faces/{face_id}/crop", response_class=FileResponse,
@@ -485,7 +581,10 @@ async def run_cluster(collection: CollectionName, body: ClusterIn, st: State, wh
 
     def work() -> dict[str, Any]:
         with st.lock(collection).write():
-            return cluster.cluster(st.lake, collection, threshold=body.threshold, min_size=body.min_size)
+            try:
+                return cluster.cluster(st.lake, collection, threshold=body.threshold, min_size=body.min_size)
+            finally:
+                st.note_written(collection)
 
     return await run_blocking(work, timeout=st.limits.request_timeout_s)
 
@@ -522,12 +621,13 @@ async def split_group(collection: CollectionName, group_id: GroupId, body: Split
              summary="Enroll a group as a person (with a consent record)")
 async def name_group(collection: CollectionName, group_id: GroupId, body: NameGroupIn, st: State, who: Editor
                      ) -> dict[str, Any]:
-    col = find_collection(st, collection, who)
+    find_collection(st, collection, who)
 
     def work() -> dict[str, Any]:
         with st.lock(collection).write():
-            return cluster.name_group(st.lake, collection, group_id, body.person, consent=body.consent)
+            try:
+                return cluster.name_group(st.lake, collection, group_id, body.person, consent=body.consent)
+            finally:
+                st.note_written(collection)
 
-    out = await run_blocking(work, timeout=st.limits.request_timeout_s)
-    SPACES.forget(col.id)
-    return out
+    return await run_blocking(work, timeout=st.limits.request_timeout_s)

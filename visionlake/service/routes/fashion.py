@@ -83,13 +83,18 @@ def _fashion_collection(st: Any, name: str, who: Any) -> Any:
     return col
 
 
+def _model_key(col: Any) -> str:
+    opts = (col.settings or {}).get("tagger_options") or {}
+    return f"{opts.get('backend', 'onnx')}:{opts.get('model')}"
+
+
 def _model(st: Any, col: Any) -> Any:
     """The collection's embedding model, loaded once per server (ModelUnavailable -> 503)."""
     from visionlake.fashion.tagger import load_model
 
     opts = (col.settings or {}).get("tagger_options") or {}
     ref = opts.get("model")
-    key = f"{opts.get('backend', 'onnx')}:{ref}"
+    key = _model_key(col)
     with _model_lock:
         if key not in st.fashion_models:
             st.fashion_models[key] = load_model(ref, opts.get("backend", "onnx"), quantized=bool(opts.get("quantized")))
@@ -130,13 +135,15 @@ async def search_text(collection: CollectionName, body: SearchIn, st: State, who
         raise ApiError(400, "bad_input", "give exactly one of text or image_id")
 
     def work() -> list[Any]:
+        st.refresh_index(collection, "fashion")  # reload if another process (ingestion, CLI) wrote it
         with st.lock(collection).read():
             if body.text is not None:
                 return search(st.lake, collection, text=body.text, where=body.where or None, top=body.top,
                               model=_model(st, col))
             return search(st.lake, collection, image=int(body.image_id), where=body.where or None, top=body.top)
 
-    results = await run_blocking(work, timeout=st.limits.request_timeout_s)
+    warm = st.index_loaded(collection, "fashion") and (body.text is None or _model_key(col) in st.fashion_models)
+    results = await st.queries.run("fashion-search", work, timeout=st.limits.request_timeout_s, warm=warm)
     query = body.text if body.text is not None else f"image {body.image_id}"
     return {"collection": collection, "query": query, "results": _hits(collection, results)}
 
@@ -156,6 +163,7 @@ async def search_image(
 
     def work() -> list[Any]:
         model = _model(st, col)
+        st.refresh_index(collection, "fashion")
         with st.lock(collection).read():
             return search(st.lake, collection, image=pil, where=filt, top=top, model=model)
 
