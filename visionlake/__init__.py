@@ -33,6 +33,7 @@ _LAZY = {
     "face_encodings": "visionlake.faces",
     "compare_faces": "visionlake.faces",
     "face_distance": "visionlake.faces",
+    "FacePipeline": "visionlake.faces",
 }
 
 

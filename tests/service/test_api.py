@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -491,3 +492,159 @@ def test_fashion_ingest_search_by_words_photo_and_image_and_tag(env, tiny_model)
     # isolation holds for fashion too
     r = c.post("/collections/looks/fashion/search", json={"text": "red"}, headers=auth(env.keys.alpha_editor))
     assert r.status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------- trends
+@pytest.fixture(scope="module")
+def street_table(tmp_path_factory) -> Path:
+    """The first 1,500 looks of StreetStyle-27K's test split (real human labels), as a CSV."""
+    from visionlake.config import shared_data_dir
+
+    src = shared_data_dir() / "streetstyle27k" / "streetstyle27ktest.csv"
+    if not src.exists():
+        pytest.skip(f"StreetStyle-27K not found at {src} (set VISIONLAKE_DATA)")
+    lines = src.read_text().splitlines()[:1501]
+    out = tmp_path_factory.mktemp("street") / "street.csv"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def _trend_query(table_id: str, **extra) -> dict:
+    return {"table_id": table_id, "time": "created_time", "attributes": ["major_color", "clothing_category"],
+            "id_column": "id", "by": "month", **extra}
+
+
+def test_trends_from_an_uploaded_table(env, street_table):
+    c, viewer = env.client, auth(env.keys.viewer)
+    r = c.post("/trends/tables", files={"file": ("street.csv", street_table.read_bytes(), "text/csv")}, headers=viewer)
+    assert r.status_code == 201, r.text
+    table = r.json()
+    tid = table["table_id"]
+    assert table["rows"] == 1500 and "major_color" in table["columns"]
+    assert table["suggested_time"] == "created_time" and table["suggested_id_column"] == "id"
+    assert {"major_color", "clothing_category"} <= set(table["suggested_attributes"])
+    assert "url" not in table["suggested_attributes"]  # an id-like column is not a label
+    assert tid in [t["table_id"] for t in c.get("/trends/tables", headers=viewer).json()]
+    assert c.get(f"/trends/tables/{tid}", headers=viewer).json()["rows"] == 1500
+
+    r = c.post("/trends/series", json=_trend_query(tid), headers=viewer)
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert s["series"] > 10 and s["periods"] >= 12 and not s["truncated"]
+    rows = s["rows"]
+    for row in rows:
+        if row["y"] is not None:
+            assert row["lo"] <= row["y"] <= row["hi"] and 0 <= row["count"] <= row["n"]
+    # one colour per look: the colour shares of a month add up to 100 %
+    month = rows[0]["ds"]
+    total = sum(x["y"] for x in rows if x["attribute"] == "major_color" and x["ds"] == month and x["y"] is not None)
+    assert total == pytest.approx(1.0)
+    few = c.post("/trends/series", json=_trend_query(tid, top=2), headers=viewer).json()
+    assert len({x["unique_id"] for x in few["rows"]}) == 2
+
+    r = c.post("/trends/signals", json=_trend_query(tid, top=50), headers=viewer)
+    assert r.status_code == 200, r.text
+    sig = r.json()
+    assert sum(sig["labels"].values()) == s["series"]
+    assert all(x["label"] in ("emerging", "rising") for x in sig["rising"])
+    assert all(x["label"] in ("declining", "fading") for x in sig["falling"])
+    assert all(0 <= (x["trend_p"] if x["trend_p"] is not None else 0) <= 1 for x in sig["signals"])
+    assert sig["lift"] and all(x["lift"] > 0 for x in sig["lift"])
+
+    ids = ["major_color=Black", "clothing_category=Dress"]
+    r = c.post("/trends/forecast", json=_trend_query(tid, horizon=4, ids=ids, model="seasonal_naive"), headers=viewer)
+    assert r.status_code == 200, r.text
+    fc = r.json()
+    assert len(fc["rows"]) == 8 and {x["unique_id"] for x in fc["rows"]} == set(ids)
+    for x in fc["rows"]:
+        assert 0 <= x["lo_95"] <= x["lo_80"] <= x["mean"] <= x["hi_80"] <= x["hi_95"] <= 1
+    assert fc["rows"][0]["ds"] > max(x["ds"] for x in rows)  # the forecast starts after the history
+
+    pdf = c.post("/trends/report", json=_trend_query(tid, format="pdf", horizon=3), headers=viewer)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and "attachment" in pdf.headers["content-disposition"]
+    html = c.post("/trends/report", json=_trend_query(tid, format="html", horizon=3), headers=viewer)
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert b"Trends: street.csv" in html.content and b"Plotly.newPlot" in html.content
+    assert not re.search(rb"<script[^>]+src=[\"']https?:", html.content)  # self-contained: no CDN
+
+
+def test_trend_tables_are_private_to_their_key_and_errors_are_clear(env, street_table):
+    c = env.client
+    mine = c.post("/trends/tables", files={"file": ("s.csv", street_table.read_bytes(), "text/csv")},
+                  headers=auth(env.keys.alpha_editor)).json()["table_id"]
+    # another scoped key cannot use or even see it; an unscoped key can
+    other = create_key(env.lake, "viewer", ["beta"], name="beta-view")["key"]
+    assert c.get(f"/trends/tables/{mine}", headers=auth(other)).status_code == 404
+    assert mine not in [t["table_id"] for t in c.get("/trends/tables", headers=auth(other)).json()]
+    assert c.post("/trends/series", json=_trend_query(mine), headers=auth(other)).status_code == 404
+    assert c.post("/trends/series", json=_trend_query(mine), headers=auth(env.keys.admin)).status_code == 200
+
+    v = auth(env.keys.viewer)
+    assert c.post("/trends/series", json={"attributes": ["a"]}, headers=v).status_code == 400  # no source
+    both = c.post("/trends/series", json={**_trend_query(mine), "collection": "alpha"}, headers=v)
+    assert both.status_code == 400 and "exactly one" in both.json()["error"]["message"]
+    bad = c.post("/trends/series", json={**_trend_query(mine), "time": "nope"}, headers=v)
+    assert bad.status_code == 400 and "created_time" in bad.json()["error"]["message"]
+    assert c.post("/trends/series", json=_trend_query("0" * 24), headers=v).status_code == 404
+    junk = c.post("/trends/tables", files={"file": ("x.csv", b"", "text/csv")}, headers=v)
+    assert junk.status_code == 400
+    assert c.post("/trends/series", json=_trend_query(mine, by="decade"), headers=v).status_code == 422
+
+
+def test_trends_from_a_server_path_need_an_ingest_root(env, street_table):
+    import shutil
+
+    c = env.client
+    inside = env.src / "street.csv"
+    shutil.copy(street_table, inside)
+    q = {k: v for k, v in _trend_query("x").items() if k != "table_id"}
+    r = c.post("/trends/signals", json={**q, "path": str(inside)}, headers=auth(env.keys.editor))
+    assert r.status_code == 200, r.text
+    r = c.post("/trends/signals", json={**q, "path": str(street_table)}, headers=auth(env.keys.editor))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "path_not_allowed"
+    r = c.post("/trends/signals", json={**q, "path": str(street_table)}, headers=auth(env.keys.admin))
+    assert r.status_code == 200
+
+
+def test_trends_from_a_collection_of_fashion_tags(env):
+    """Tags stored by the fashion analysers, read through the lake; scoped like every collection."""
+    from sqlalchemy import insert
+
+    from visionlake.catalog.models import Image
+    from visionlake.fashion.models import FashionTag
+
+    lake = env.lake
+    col = lake.create_collection("tagged", "fashion")
+    rows, tags = [], []
+    for i in range(240):
+        year, month = 2020 + i // 120, 1 + (i % 120) // 10
+        rows.append({"collection_id": col.id, "sha256": f"{i:064x}", "path": f"t/{i}.jpg",
+                     "meta": {"date": f"{year}-{month:02d}-15", "city": "Paris" if i % 2 else "Oslo"}})
+    with lake.session() as s:
+        s.execute(insert(Image), rows)
+        ids = [r.id for r in s.query(Image).filter(Image.collection_id == col.id).order_by(Image.id)]
+        for k, image_id in enumerate(ids):
+            # black rises through the two years: from 10 % of looks to 90 %
+            black = (k % 10) < 1 + (8 * k) // len(ids)
+            tags.append({"image_id": image_id, "attribute": "colour", "value": "black" if black else "white",
+                         "confidence": 0.9, "region": "whole", "source": "head"})
+    with lake.session() as s:
+        s.execute(insert(FashionTag), tags)
+    c = env.client
+    r = c.post("/trends/signals", json={"collection": "tagged", "by": "month", "min_support": 5},
+               headers=auth(env.keys.viewer))
+    assert r.status_code == 200, r.text
+    rising = [x["unique_id"] for x in r.json()["rising"]]
+    falling = [x["unique_id"] for x in r.json()["falling"]]
+    assert rising == ["colour=black"] and falling == ["colour=white"]
+    seg = c.post("/trends/series", json={"collection": "tagged", "segments": ["city"], "min_support": 5},
+                 headers=auth(env.keys.viewer)).json()
+    assert {x["segments"]["city"] for x in seg["rows"]} == {"Paris", "Oslo"}
+    # a key for another collection learns nothing about this one
+    hidden = c.post("/trends/series", json={"collection": "tagged"}, headers=auth(env.keys.alpha_editor))
+    missing = c.post("/trends/series", json={"collection": "no-such"}, headers=auth(env.keys.alpha_editor))
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["error"]["message"] == missing.json()["error"]["message"].replace("no-such", "tagged")
+    empty = c.post("/trends/series", json={"collection": "alpha"}, headers=auth(env.keys.viewer))
+    assert empty.status_code == 400 and "no fashion tags" in empty.json()["error"]["message"]

@@ -3,12 +3,17 @@
 Setup (not timed): a temporary lake with a faces gallery of ``--faces`` synthetic 128-d templates
 (``--faces / 4`` people, four faces each, inserted through the faces catalog tables with encrypted
 templates and the faces index), and a fashion collection of 20,000 synthetic 32-d image embeddings
-with metadata. The server is ``create_app`` under uvicorn in a child process on 127.0.0.1 only, so
-the load generator (httpx async, ``--clients`` concurrent connections, half per endpoint) does not
-share its GIL. Each identify call sends one pre-computed probe template (a known person's centre
-plus noise, so top-1 accuracy is reported too); each search call is a fashion text search through
-the tiny ONNX test model when the ``onnx`` package is present (else a search by image id) with a
-metadata filter on half the calls. Output: p50/p95/p99 latency, throughput and errors per endpoint.
+with metadata. The server is ``create_app`` under uvicorn in a child process on 127.0.0.1 only
+(``--workers N``: N uvicorn worker processes, for measurement; ingestion jobs are not coordinated
+across workers). The load generator is a third process with a minimal keep-alive HTTP/1.1 client
+(``--clients`` connections, closed loop, half per endpoint): it shares the two cores with the server,
+so it is made cheap, and its CPU time is reported (``client.cpu_ms_per_request``) next to the
+server's (``server.cpu_ms_per_request``, with psutil). Each identify call sends one pre-computed probe
+template (a known person's centre plus noise, so top-1 accuracy is reported too); each search call
+is a fashion text search through the tiny ONNX test model when the ``onnx`` package is present (else
+a search by image id) with a metadata filter on half the calls. Output: p50/p95/p99 latency,
+throughput and errors per endpoint, and the machine's load average (``uptime``) before and after:
+other work on the machine competes for the same cores.
 """
 
 from __future__ import annotations

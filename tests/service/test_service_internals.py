@@ -1,0 +1,197 @@
+"""What the service's speed-ups must not break: the audit log, erasure, caches and SQLite locking."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from service_helpers import auth
+from sqlalchemy import insert
+
+from visionlake.lake import Lake
+from visionlake.service.app import create_app
+from visionlake.service.auth import create_key, revoke_key
+from visionlake.service.limits import QueryRunner, ServiceLimits
+
+
+@pytest.fixture()
+def gallery(tmp_path):
+    """A faces collection of 40 synthetic templates of 10 people, built through the faces tables."""
+    from visionlake.catalog.models import Image
+    from visionlake.faces.models import Face, Person
+    from visionlake.faces.sync import face_index, index_meta, seal
+
+    lake = Lake(tmp_path / "lake")
+    col = lake.create_collection("g", "faces")
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((10, 32)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    owner = np.arange(40) % 10
+    vecs = centres[owner] + 0.05 * rng.standard_normal((40, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    with lake.session() as s:
+        s.execute(insert(Person), [{"id": i + 1, "collection_id": col.id, "name": f"Person {i}",
+                                    "consent": "test"} for i in range(10)])
+        s.execute(insert(Image), [{"id": 1, "collection_id": col.id, "sha256": "0" * 64, "path": "x",
+                                   "meta": {"source": "test"}}])
+        s.execute(insert(Face), [{"id": i + 1, "collection_id": col.id, "image_id": 1, "box": [0, 0, 9, 9],
+                                  "landmarks": [], "score": 1.0, "quality": 1.0, "pack": "test-32",
+                                  "embedding": seal(lake.cipher, vecs[i]), "person_id": int(owner[i]) + 1}
+                                 for i in range(40)])
+    index = face_index(lake, "g", 32)
+    index.add(np.arange(1, 41), vecs, [index_meta(int(o) + 1) for o in owner])
+    index.save()
+    key = create_key(lake, "admin", name="t")["key"]
+    app = create_app(lake=lake, limits=ServiceLimits(rate_per_s=1e5, burst=1e5), job_workers=0)
+    with TestClient(app) as client:
+        yield client, lake, key, centres
+    lake.close()
+
+
+def _identify(client, key, vec) -> dict:
+    r = client.post("/collections/g/faces/identify-embedding", headers=auth(key),
+                    json={"embeddings": [vec.tolist()], "threshold": 0.5})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_every_identify_call_is_in_the_audit_log_at_once(gallery):
+    client, _lake, key, centres = gallery
+    for i in range(25):
+        assert _identify(client, key, centres[i % 10])["faces"][0]["identity"] == f"Person {i % 10}"
+    log = client.get("/audit?action=identify&limit=1000", headers=auth(key)).json()
+    assert len(log) == 25  # buffered writes are flushed before the log is read
+    assert log[0]["result_ids"] == ["person:5"] and log[0]["actor"].startswith("key:t#")
+    times = [e["at"] for e in log]
+    assert times == sorted(times, reverse=True)  # each entry keeps the time of its call
+
+
+def test_forget_leaves_no_queued_trace_of_the_person(gallery):
+    client, _lake, key, centres = gallery
+    st = client.app.state.service
+    st.audit.every_s = 3600  # keep the entries queued: forget itself must flush them before scrubbing
+    for _ in range(3):
+        _identify(client, key, centres[2])
+    assert st.audit.pending == 3
+    r = client.delete("/collections/g/people/Person 2", headers=auth(key))
+    assert r.status_code == 200 and r.json()["ok"], r.json()
+    log = client.get("/audit?action=identify", headers=auth(key)).json()
+    assert len(log) == 3 and all("person:3" not in e["result_ids"] for e in log)
+    assert all(e["result_ids"] == ["erased:1"] for e in log)
+    # and the forgotten person is no longer identified, through the caches
+    assert _identify(client, key, centres[2])["faces"][0]["identity"] == "unknown"
+
+
+def test_entries_written_after_an_erasure_elsewhere_are_scrubbed(gallery):
+    """Another process forgets a person while this one still has an entry naming them queued."""
+    from visionlake.faces.models import Person
+
+    client, lake, key, centres = gallery
+    st = client.app.state.service
+    st.audit.every_s = 3600
+    _identify(client, key, centres[4])
+    assert st.audit.pending == 1
+    with lake.session() as s:  # the person row disappears under the buffer
+        s.query(Person).filter(Person.id == 5).delete()
+    st.audit.flush()
+    entry = client.get("/audit?action=identify", headers=auth(key)).json()[0]
+    assert entry["result_ids"] == ["erased:1"]
+
+
+def test_an_index_written_by_another_process_is_reloaded(gallery, tmp_path):
+    """Enrolment through the CLI or another worker changes the index file; the server notices."""
+    client, lake, key, centres = gallery
+    _identify(client, key, centres[0])
+    code = f"""
+import numpy as np
+from sqlalchemy import insert
+from visionlake.lake import Lake
+from visionlake.faces.models import Face, Person
+from visionlake.faces.sync import face_index, index_meta, seal
+lake = Lake({str(lake.root)!r})
+v = np.zeros(32, dtype=np.float32); v[0] = 1.0
+with lake.session() as s:
+    s.execute(insert(Person), [{{"id": 99, "collection_id": 1, "name": "Newcomer", "consent": "t"}}])
+    s.execute(insert(Face), [{{"id": 99, "collection_id": 1, "image_id": 1, "box": [0, 0, 9, 9], "landmarks": [],
+                               "pack": "test-32", "embedding": seal(lake.cipher, v), "person_id": 99}}])
+ix = face_index(lake, "g", 32)
+ix.add(np.array([99]), v[None, :], [index_meta(99)])
+ix.save()
+"""
+    time.sleep(0.01)  # a different modification time on coarse clocks
+    subprocess.run([sys.executable, "-c", code], check=True)
+    probe = np.zeros(32, dtype=np.float32)
+    probe[0] = 1.0
+    assert _identify(client, key, probe)["faces"][0]["identity"] == "Newcomer"
+
+
+def test_revoking_through_the_server_applies_to_the_next_request(gallery):
+    client, lake, key, _c = gallery
+    other = create_key(lake, "viewer", name="short-lived")
+    assert client.get("/me", headers=auth(other["key"])).status_code == 200  # now cached
+    assert client.delete(f"/admin/keys/{other['id']}", headers=auth(key)).status_code == 200
+    assert client.get("/me", headers=auth(other["key"])).status_code == 401
+    # revoked elsewhere (the CLI): effective once the short cache time has passed
+    third = create_key(lake, "viewer", name="cli-revoked")
+    assert client.get("/me", headers=auth(third["key"])).status_code == 200
+    revoke_key(lake, third["id"])
+    client.app.state.service.verifier.ttl_s = 0.0
+    assert client.get("/me", headers=auth(third["key"])).status_code == 401
+
+
+def test_file_scan_keeps_this_process_sqlite_locks(tmp_path):
+    """Closing any descriptor of a SQLite file drops the process's POSIX locks on it; the erasure scan
+    must therefore not open the live catalog in-process."""
+    from visionlake.faces.gallery import name_pattern, scan_lake_files
+
+    db = tmp_path / "catalog.sqlite"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE t (x TEXT)")
+    conn.execute("INSERT INTO t VALUES ('Ada Lovelace')")
+    conn.execute("BEGIN EXCLUSIVE")  # holds the file's locks until COMMIT
+    try:
+        hits, scanned = scan_lake_files(tmp_path, {"name": name_pattern("Ada Lovelace")})
+        assert scanned >= 1 and "catalog.sqlite: name" in hits  # the raw bytes were read
+        probe = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0)\n"
+                 "try:\n    c.execute('BEGIN IMMEDIATE'); print('acquired')\n"
+                 "except sqlite3.OperationalError as e:\n    print(e)")
+        out = subprocess.run([sys.executable, "-c", probe, str(db)], capture_output=True, text=True).stdout
+        assert "locked" in out, out  # our exclusive lock survived the scan
+    finally:
+        conn.execute("COMMIT")
+        conn.close()
+
+
+def test_query_runner_moves_slow_queries_to_threads():
+    import asyncio
+    import threading
+
+    runner = QueryRunner(inline_below_s=0.002)
+    main = threading.get_ident()
+    where: list[bool] = []
+
+    def fast() -> None:
+        where.append(threading.get_ident() == main)
+
+    def slow() -> None:
+        where.append(threading.get_ident() == main)
+        t0 = time.thread_time()
+        while time.thread_time() - t0 < 0.01:
+            pass
+
+    async def go() -> None:
+        for _ in range(3):
+            await runner.run("fast", fast, timeout=5)
+        await runner.run("fast", fast, timeout=5, warm=False)
+        for _ in range(3):
+            await runner.run("slow", slow, timeout=5)
+
+    asyncio.run(go())
+    # fast: first run in a thread, then inline, but not when the caller says it is cold
+    assert where[:4] == [False, True, True, False]
+    assert where[4:] == [False, False, False]  # slow: never on the event loop
