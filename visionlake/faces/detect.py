@@ -28,6 +28,9 @@ from visionlake.faces.quality import face_quality
 ImageLike = Image.Image | np.ndarray
 
 
+from visionlake.ingest.validate import strict_decoding  # noqa: E402
+
+
 def load_image(path_or_bytes: str | os.PathLike[str] | bytes | bytearray | io.IOBase) -> Image.Image:
     """Open an image as RGB with its EXIF orientation applied, or raise :class:`BadInput` saying why.
 
@@ -67,7 +70,8 @@ def load_image(path_or_bytes: str | os.PathLike[str] | bytes | bytearray | io.IO
             w, h = im.size
             if w * h > MAX_IMAGE_PIXELS:
                 raise BadInput(f"{name}: {w}x{h} = {w * h} pixels, over the limit of {MAX_IMAGE_PIXELS}")
-            im.load()
+            with strict_decoding():
+                im.load()
             im = ImageOps.exif_transpose(im)
             if im.mode != "RGB":
                 im = im.convert("RGB")

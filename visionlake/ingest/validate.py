@@ -12,11 +12,13 @@ import io
 import os
 import stat
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import imagehash
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from visionlake.config import MAX_FILE_BYTES, MAX_IMAGE_PIXELS
 
@@ -100,7 +102,7 @@ def decode(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Decoded:
         notes.append(f"animated ({img.n_frames} frames): first frame")
         img.seek(0)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), strict_decoding():
             warnings.simplefilter("ignore")
             img.load()
     except OSError as exc:
@@ -127,6 +129,21 @@ def decode(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Decoded:
         phash=perceptual_hash(img),
         notes=notes,
     )
+
+
+@contextmanager
+def strict_decoding() -> Iterator[None]:
+    """Make truncated images fail while decoding, whatever another library set globally.
+
+    ``face_recognition`` (our benchmark peer) sets ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` on
+    import, which would silently pad truncated files with grey.
+    """
+    old = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = old
 
 
 def to_rgb(img: Image.Image, notes: list[str] | None = None) -> Image.Image:
