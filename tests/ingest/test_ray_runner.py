@@ -156,3 +156,34 @@ def test_resumes_after_an_actor_is_killed_and_after_the_driver_dies(
     assert got["hashes"] == local_catalog["hashes"]
     assert got["paths"] == local_catalog["paths"]
     assert set(got["per_hash"].values()) == {1}
+
+
+def _face_counts(lake: Lake, collection: str) -> dict[str, int]:
+    from visionlake.faces.models import Face
+
+    col = lake.collection(collection)
+    with lake.session() as s:
+        rows = s.execute(select(Image.sha256, func.count(Face.id)).outerjoin(Face, Face.image_id == Image.id)
+                         .where(Image.collection_id == col.id).group_by(Image.sha256)).all()
+    return dict(rows)
+
+
+def test_ray_gives_the_local_face_counts_on_lfw(cluster: Any, tmp_path: Path) -> None:
+    lfw = shared_data_dir() / "lfw" / "images"
+    if not lfw.is_dir():
+        pytest.skip(f"LFW not found at {lfw} (set VISIONLAKE_DATA)")
+    src = tmp_path / "lfw"
+    src.mkdir()
+    people = sorted(p for p in lfw.iterdir() if p.is_dir())[:400:25]  # 16 people, a spread of names
+    for person in people:
+        for f in sorted(person.iterdir())[:2]:
+            (src / f.name).symlink_to(f)
+    counts = {}
+    for runner in ("local", "ray"):
+        lake = Lake(tmp_path / runner)
+        lake.create_collection("f", "faces")
+        report = ingest(lake, src, "f", workers=2, runner=runner, ray_address=cluster.address, chunk_size=4)
+        assert report["rejected"] == 0
+        counts[runner] = _face_counts(lake, "f")
+    assert counts["ray"] == counts["local"]
+    assert sum(counts["local"].values()) >= len(counts["local"])  # LFW crops hold at least one face each
