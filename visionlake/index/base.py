@@ -104,6 +104,28 @@ class VectorIndex(ABC):
     def describe(self) -> dict[str, Any]:
         """Engine, index type, parameters, counts and bytes, for ``visionlake info``."""
 
+    def _prep(self, vectors: np.ndarray) -> np.ndarray:
+        """Shape-checked float32 rows, finite, L2-normalised for cosine indexes."""
+        arr = as_vectors(vectors, self.dim)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("vectors contain NaN or infinite values")
+        return normalize(arr) if self.metric == "cosine" else arr
+
+    def _batch(
+        self,
+        ids: Sequence[int] | np.ndarray,
+        vectors: np.ndarray,
+        metadata: Sequence[Mapping[str, Any]] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Validate one ``add`` call the same way for every engine: ids, vectors, metadata agree."""
+        ids_arr = as_ids(ids)
+        vecs = self._prep(vectors)
+        if len(ids_arr) != len(vecs):
+            raise ValueError(f"{len(ids_arr)} ids for {len(vecs)} vectors")
+        if metadata is not None and len(metadata) != len(ids_arr):
+            raise ValueError(f"{len(metadata)} metadata entries for {len(ids_arr)} ids")
+        return ids_arr, vecs
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (connections, memory maps)."""
 

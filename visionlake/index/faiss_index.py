@@ -34,7 +34,7 @@ import faiss
 import numpy as np
 
 from visionlake.crypto import LakeCipher
-from visionlake.index.base import Hit, Metric, VectorIndex, Where, as_ids, as_vectors, normalize
+from visionlake.index.base import Hit, Metric, VectorIndex, Where, as_ids
 
 #: Below this many vectors the exact index is both fast enough and the most accurate.
 FLAT_MAX = 50_000
@@ -160,10 +160,6 @@ class FaissIndex(VectorIndex):
         store.set_direct_map_type(faiss.DirectMap.Hashtable)
         return store
 
-    def _prep(self, vectors: np.ndarray) -> np.ndarray:
-        arr = as_vectors(vectors, self.dim)
-        return normalize(arr) if self.metric == "cosine" else arr
-
     # ------------------------------------------------------------------ interface
     def add(
         self,
@@ -171,10 +167,7 @@ class FaissIndex(VectorIndex):
         vectors: np.ndarray,
         metadata: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        ids_arr = as_ids(ids)
-        vecs = self._prep(vectors)
-        if len(ids_arr) != len(vecs):
-            raise ValueError(f"{len(ids_arr)} ids for {len(vecs)} vectors")
+        ids_arr, vecs = self._batch(ids, vectors, metadata)
         if len(ids_arr) == 0:
             return
         if self._index.ntotal:

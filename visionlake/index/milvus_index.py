@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from visionlake.crypto import LakeCipher
-from visionlake.index.base import Hit, Metric, VectorIndex, Where, as_ids, as_vectors, normalize
+from visionlake.index.base import Hit, Metric, VectorIndex, Where, as_ids
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +190,6 @@ class MilvusIndex(VectorIndex):
         c.create_collection(self.name, schema=schema, index_params=params, consistency_level="Strong")
         c.load_collection(self.name)
 
-    def _prep(self, vectors: np.ndarray) -> np.ndarray:
-        arr = as_vectors(vectors, self.dim)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("vectors contain NaN or infinite values")
-        return normalize(arr) if self.metric == "cosine" else arr
-
     # ------------------------------------------------------------------ interface
     def add(
         self,
@@ -203,12 +197,7 @@ class MilvusIndex(VectorIndex):
         vectors: np.ndarray,
         metadata: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        ids_arr = as_ids(ids)
-        vecs = self._prep(vectors)
-        if len(ids_arr) != len(vecs):
-            raise ValueError(f"{len(ids_arr)} ids for {len(vecs)} vectors")
-        if metadata is not None and len(metadata) != len(ids_arr):
-            raise ValueError(f"{len(metadata)} metadata entries for {len(ids_arr)} ids")
+        ids_arr, vecs = self._batch(ids, vectors, metadata)
         if len(ids_arr) == 0:
             return
         # the last occurrence of a repeated id wins, as in FAISS (remove, then add)
