@@ -64,6 +64,7 @@ def pg_url():
 
 def test_ingest_and_metadata_queries_on_postgresql(tmp_path, pg_url):
     from test_bad_files import build_corpus
+
     from visionlake.ingest import ingest
     from visionlake.lake import Lake
 
