@@ -53,14 +53,31 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
+    import time
+
     from ray.cluster_utils import Cluster
 
-    c = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "object_store_memory": 100 * 1024**2, "include_dashboard": False,
-    })
-    c.add_node(num_cpus=1, object_store_memory=100 * 1024**2)
-    ray.init(address=c.address, include_dashboard=False, log_to_driver=False)
-    c.wait_for_nodes()
+    # Ray gives a node 30 s to register with its GCS; on a loaded 2-core machine the first start
+    # can miss that, so a failed start is torn down and tried again (not a product behaviour).
+    last: Exception | None = None
+    for attempt in range(3):
+        c = None
+        try:
+            c = Cluster(initialize_head=True, head_node_args={
+                "num_cpus": 1, "object_store_memory": 100 * 1024**2, "include_dashboard": False,
+            })
+            c.add_node(num_cpus=1, object_store_memory=100 * 1024**2)
+            ray.init(address=c.address, include_dashboard=False, log_to_driver=False)
+            c.wait_for_nodes()
+            break
+        except Exception as exc:  # noqa: BLE001
+            last = exc
+            ray.shutdown()
+            if c is not None:
+                c.shutdown()
+            time.sleep(5 * (attempt + 1))
+    else:
+        raise RuntimeError(f"a two-node Ray cluster could not start three times: {last}")
     yield c
     ray.shutdown()
     c.shutdown()
