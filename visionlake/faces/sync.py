@@ -83,13 +83,11 @@ def sync_index(lake: Any, collection: str, dim: int | None = None, save: bool = 
     dim = dim or collection_dim(lake, col.id)
     report = {"added": 0, "removed": 0, "relabelled": 0, "count": 0}
     if dim is None:
-        index_dir = lake.collection_dir(collection) / "index" / SPACE
-        if not index_dir.exists():
+        # an index without any face rows: every id in it is an orphan (any engine: FAISS or Milvus)
+        header = lake.index_header(collection, SPACE)
+        if header is None:
             return report
-        # an index without any face rows: every id in it is an orphan
-        import json
-
-        dim = int(json.loads((index_dir / "index.json").read_text())["dim"])
+        dim = int(header["dim"])
     index = face_index(lake, collection, dim)
     with lake.session() as s:
         rows = s.execute(

@@ -6,7 +6,6 @@ query still returns the top K of the matching images rather than a post-filtered
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,14 +38,8 @@ def space_dim(lake: Any, collection: str) -> int | None:
     Search calls this on every query: the lake's header cache (keyed by the file's modification
     time) parses ``index.json`` -- which holds every image's metadata -- once per change, not per query.
     """
-    header_of = getattr(lake, "index_header", None)
-    if header_of is not None and getattr(lake, "settings", {}).get("index", "faiss") == "faiss":
-        head = header_of(collection, SPACE)
-        return None if head is None else int(head["dim"])
-    header = lake.collection_dir(collection) / "index" / SPACE / "index.json"
-    if not header.exists():
-        return None
-    return int(json.loads(header.read_text())["dim"])
+    head = lake.index_header(collection, SPACE)  # FAISS header or Milvus collection description
+    return None if head is None else int(head["dim"])
 
 
 def open_space(lake: Any, collection: str, dim: int | None = None) -> Any:
