@@ -13,22 +13,27 @@ from __future__ import annotations
 import io
 import os
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from visionlake.config import MAX_FILE_BYTES, MAX_IMAGE_PIXELS
 from visionlake.errors import BadInput, ModelUnavailable
 from visionlake.faces.quality import face_quality
+from visionlake.ingest.validate import Rejected, decode_rgb
 
 ImageLike = Image.Image | np.ndarray
 
-
-from visionlake.ingest.validate import strict_decoding  # noqa: E402
+#: How the shared decoder's reasons read in a face command's error message.
+_DECODE_MESSAGES = {
+    "not_an_image": "not an image (unrecognised format)",
+    "too_many_pixels": "{detail} (decompression bomb guard)",
+    "truncated": "corrupt or truncated image ({detail})",
+    "corrupt": "corrupt or truncated image ({detail})",
+}
 
 
 def load_image(path_or_bytes: str | os.PathLike[str] | bytes | bytearray | io.IOBase) -> Image.Image:
@@ -45,7 +50,6 @@ def load_image(path_or_bytes: str | os.PathLike[str] | bytes | bytearray | io.IO
             raise BadInput("image is empty (0 bytes)")
         if len(data) > MAX_FILE_BYTES:
             raise BadInput(f"image is {len(data)} bytes, over the limit of {MAX_FILE_BYTES}")
-        fp: Any = io.BytesIO(data)
     elif isinstance(path_or_bytes, str | os.PathLike):
         p = Path(path_or_bytes)
         name = str(p)
@@ -58,32 +62,17 @@ def load_image(path_or_bytes: str | os.PathLike[str] | bytes | bytearray | io.IO
             raise BadInput(f"{name}: file is empty (0 bytes)")
         if size > MAX_FILE_BYTES:
             raise BadInput(f"{name}: {size} bytes, over the limit of {MAX_FILE_BYTES}")
-        fp = p
+        data = p.read_bytes()
     elif hasattr(path_or_bytes, "read"):
-        fp = path_or_bytes
+        data = path_or_bytes.read()
     else:
         raise BadInput(f"cannot read an image from a {type(path_or_bytes).__name__}")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(fp)
-            w, h = im.size
-            if w * h > MAX_IMAGE_PIXELS:
-                raise BadInput(f"{name}: {w}x{h} = {w * h} pixels, over the limit of {MAX_IMAGE_PIXELS}")
-            with strict_decoding():
-                im.load()
-            im = ImageOps.exif_transpose(im)
-            if im.mode != "RGB":
-                im = im.convert("RGB")
-    except BadInput:
-        raise
-    except UnidentifiedImageError as exc:
-        raise BadInput(f"{name}: not an image (unrecognised format)") from exc
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise BadInput(f"{name}: too many pixels (decompression bomb guard)") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise BadInput(f"{name}: corrupt or truncated image ({exc})") from exc
-    return im
+        image, _fmt, _notes = decode_rgb(data, MAX_IMAGE_PIXELS)
+    except Rejected as rej:
+        message = _DECODE_MESSAGES.get(rej.reason, "{detail}").format(detail=rej.detail)
+        raise BadInput(f"{name}: {message}") from None
+    return image
 
 
 def to_rgb_array(image: ImageLike) -> np.ndarray:

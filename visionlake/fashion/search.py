@@ -130,9 +130,8 @@ def _open_image(image: str | os.PathLike[str] | PILImage.Image) -> PILImage.Imag
 
 def load_image(path: str | os.PathLike[str]) -> PILImage.Image:
     """Open a photo for one-off use with clear errors (missing, not an image, truncated, too big)."""
-    from PIL import ImageOps, UnidentifiedImageError
-
-    from visionlake.config import MAX_FILE_BYTES, MAX_IMAGE_PIXELS
+    from visionlake.config import MAX_FILE_BYTES
+    from visionlake.ingest.validate import Rejected, decode_rgb
 
     p = Path(path)
     if not p.is_file():
@@ -140,15 +139,6 @@ def load_image(path: str | os.PathLike[str]) -> PILImage.Image:
     if p.stat().st_size > MAX_FILE_BYTES:
         raise BadInput(f"{p} is larger than {MAX_FILE_BYTES} bytes")
     try:
-        with PILImage.open(p) as im:
-            if im.width * im.height > MAX_IMAGE_PIXELS:
-                raise BadInput(f"{p} has {im.width}x{im.height} pixels, above the limit {MAX_IMAGE_PIXELS}")
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("RGBA", "LA", "PA", "P"):
-                im = im.convert("RGBA")
-                bg = PILImage.new("RGBA", im.size, (255, 255, 255, 255))
-                im = PILImage.alpha_composite(bg, im)
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise BadInput(f"{p} is not a readable image ({type(exc).__name__}: {exc})") from None
+        return decode_rgb(p.read_bytes())[0]
+    except Rejected as rej:
+        raise BadInput(f"{p} is not a readable image ({rej.reason}: {rej.detail})") from None

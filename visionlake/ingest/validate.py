@@ -84,7 +84,27 @@ def read_bytes(path: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
 
 
 def decode(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Decoded:
-    """Decode bytes to RGB: EXIF orientation applied, first frame of animations, modes converted."""
+    """Decode bytes to RGB (see :func:`decode_rgb`) plus the hashes the catalog stores."""
+    img, fmt, notes = decode_rgb(data, max_pixels)
+    return Decoded(
+        image=img,
+        sha256=hashlib.sha256(data).hexdigest(),
+        nbytes=len(data),
+        width=img.width,
+        height=img.height,
+        format=fmt,
+        phash=perceptual_hash(img),
+        notes=notes,
+    )
+
+
+def decode_rgb(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[Image.Image, str | None, list[str]]:
+    """Decode bytes to RGB: EXIF orientation applied, first frame of animations, modes converted.
+
+    The one decoder of the project: ingestion, face probes, fashion queries and service uploads all
+    use it, so a photo gets the same pixels whichever way it arrives. Returns (image, format, notes);
+    raises :class:`Rejected` with a reason code.
+    """
     notes: list[str] = []
     try:
         img = Image.open(io.BytesIO(data))
@@ -118,17 +138,7 @@ def decode(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Decoded:
     if orientation not in (None, 1):
         img = ImageOps.exif_transpose(img)
         notes.append(f"exif orientation {orientation} applied")
-    img = to_rgb(img, notes)
-    return Decoded(
-        image=img,
-        sha256=hashlib.sha256(data).hexdigest(),
-        nbytes=len(data),
-        width=img.width,
-        height=img.height,
-        format=fmt,
-        phash=perceptual_hash(img),
-        notes=notes,
-    )
+    return to_rgb(img, notes), fmt, notes
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
+from fastapi.responses import FileResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -100,6 +101,17 @@ def find_collection(st: ServiceState, name: str, who: Principal) -> Collection:
 
 
 CollectionName = Annotated[str, Path(min_length=1, max_length=200, description="Collection name")]
+
+
+def lake_file(st: ServiceState, rel: str | None, missing: str) -> FileResponse:
+    """Serve a derived file (thumbnail, crop) by its lake-relative path, never one outside the lake.
+
+    ``rel`` is None when the row does not exist or belongs to another collection: both answer 404.
+    """
+    path = (st.lake.root / rel).resolve() if rel else None
+    if path is None or not path.is_file() or st.lake.root not in path.parents:
+        raise ApiError(404, "not_found", missing)
+    return FileResponse(path, media_type="image/jpeg" if path.suffix in (".jpg", ".jpeg") else None)
 
 
 def visible(st: ServiceState, who: Principal, collection: str) -> Any:

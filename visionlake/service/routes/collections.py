@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 
 from visionlake.catalog.models import Collection, Image
-from visionlake.service.deps import Admin, CollectionName, ImageId, State, Viewer, find_collection
+from visionlake.service.deps import Admin, CollectionName, ImageId, State, Viewer, find_collection, lake_file
 from visionlake.service.errors import COMMON, ApiError, responses
 from visionlake.service.limits import run_blocking
 from visionlake.service.schemas import CollectionCreate, CollectionOut, Deleted, ImageOut, ImagePage, IndexInfo
@@ -148,7 +148,4 @@ async def thumbnail(collection: CollectionName, image_id: ImageId, st: State, wh
     with st.lake.session() as s:
         img = s.get(Image, image_id)
         rel = img.thumbnail if img is not None and img.collection_id == col.id else None
-    path = (st.lake.root / rel).resolve() if rel else None
-    if path is None or not path.is_file() or st.lake.root not in path.parents:
-        raise ApiError(404, "not_found", f"no thumbnail for image {image_id}")
-    return FileResponse(path, media_type="image/jpeg" if path.suffix in (".jpg", ".jpeg") else None)
+    return lake_file(st, rel, f"no thumbnail for image {image_id}")

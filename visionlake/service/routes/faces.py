@@ -29,6 +29,7 @@ from visionlake.service.deps import (
     State,
     Viewer,
     find_collection,
+    lake_file,
 )
 from visionlake.service.errors import COMMON, ApiError, responses
 from visionlake.service.limits import check_image_pixels, run_blocking
@@ -538,10 +539,7 @@ async def face_crop(collection: CollectionName, face_id: FaceId, st: State, who:
     with st.lake.session() as s:
         f = s.get(Face, face_id)
         rel = f.crop if f is not None and f.collection_id == col.id else None
-    path = (st.lake.root / rel).resolve() if rel else None
-    if path is None or not path.is_file() or st.lake.root not in path.parents:
-        raise ApiError(404, "not_found", f"no crop for face {face_id}")
-    return FileResponse(path, media_type="image/jpeg")
+    return lake_file(st, rel, f"no crop for face {face_id}")
 
 
 # ---------------------------------------------------------------------------------------------- groups

@@ -9,7 +9,6 @@ server and shared. Without a model, text and photo queries answer 503 ``model_un
 
 from __future__ import annotations
 
-import io
 import threading
 from collections import Counter
 from typing import Annotated, Any
@@ -109,20 +108,17 @@ def _hits(collection: str, results: list[Any]) -> list[SearchHit]:
 
 
 async def _image(st: Any, upload: UploadFile) -> Any:
-    from PIL import Image as PILImage
-    from PIL import ImageOps, UnidentifiedImageError
+    from visionlake.ingest.validate import Rejected, decode_rgb
 
     data = await upload.read()
     if not data:
         raise ApiError(400, "bad_input", "the uploaded image is empty")
     check_image_pixels(data, st.limits.max_image_pixels)
     try:
-        with PILImage.open(io.BytesIO(data)) as im:
-            im.load()
-            return ImageOps.exif_transpose(im).convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        return decode_rgb(data, st.limits.max_image_pixels)[0]
+    except Rejected as rej:
         raise ApiError(400, "bad_input", f"{upload.filename or 'the upload'} is not a readable image "
-                                         f"({type(exc).__name__})") from None
+                                         f"({rej.reason})") from None
 
 
 @router.post("/collections/{collection}/fashion/search", response_model=SearchOut,
