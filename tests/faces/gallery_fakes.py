@@ -60,7 +60,7 @@ class FakePipeline:
             faces.append(FakeFace(box, lm, 1.0, min(1.0, w / 100)))
         return sorted(faces, key=lambda f: -f.area)
 
-    def embed(self, image, faces):
+    def embed(self, image, faces, jitters=None):
         arr = np.asarray(image.convert("RGB"))
         out = []
         for f in faces:

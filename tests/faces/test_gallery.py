@@ -83,6 +83,9 @@ def test_enroll_rejects_bad_photos_and_writes_nothing(lake, pipe, tmp_path):
         gallery.enroll(lake, "people", "  ", [good], pipeline=pipe)
     with pytest.raises(BadInput, match="at least one photo"):
         gallery.enroll(lake, "people", "Alice", [], pipeline=pipe)
+    for bad_jitters in (-1, 101, 2.5, "10"):
+        with pytest.raises(BadInput, match="jitters"):
+            gallery.enroll(lake, "people", "Alice", [good], pipeline=pipe, jitters=bad_jitters)
 
 
 def test_largest_face_and_adding_photos_to_a_person(lake, pipe, tmp_path):

@@ -85,6 +85,22 @@ def test_flip_averaging_changes_vector_but_keeps_identity(lfw_image_paths):
     assert 0.9 < float(a @ b) < 0.99999
 
 
+def test_jitters_are_repeatable_and_keep_identity(lfw_image_paths):
+    """dlib's num_jitters, but the same template for the same photo in any pipeline and any order."""
+    a_pipe, b_pipe = FacePipeline(jitters=4), FacePipeline(jitters=4)
+    blair = load_image(lfw_image_paths["Tony_Blair"][1])
+    other = load_image(lfw_image_paths["Serena_Williams"][0])
+    faces = a_pipe.detect(blair)
+    b_pipe.embed(other, b_pipe.detect(other))  # an earlier call must not change the next template
+    a, b = a_pipe.embed(blair, faces)[0], b_pipe.embed(blair, faces)[0]
+    assert np.array_equal(a, b)
+    plain = a_pipe.embed(blair, faces, jitters=0)[0]  # per-call override
+    assert 0.99 < float(a @ plain) < 0.99999
+    assert float(a_pipe.embed(blair, faces, jitters=4)[0] @ a) > 0.999999
+    with pytest.raises(ValueError, match="jitters"):
+        a_pipe.embed(blair, faces, jitters=-1)
+
+
 def test_large_photo_finds_the_same_face(face_pipeline, lfw_image_paths):
     img = load_image(lfw_image_paths["Serena_Williams"][0])
     small = face_pipeline.analyse(img)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -590,6 +591,27 @@ def test_trend_tables_are_private_to_their_key_and_errors_are_clear(env, street_
     junk = c.post("/trends/tables", files={"file": ("x.csv", b"", "text/csv")}, headers=v)
     assert junk.status_code == 400
     assert c.post("/trends/series", json=_trend_query(mine, by="decade"), headers=v).status_code == 422
+
+    # deleting: only a key that can see the table; afterwards nothing of it is left or usable
+    from visionlake.service.retention import purge, trend_tables_dir
+
+    assert c.delete(f"/trends/tables/{mine}", headers=auth(other)).status_code == 404
+    assert c.delete(f"/trends/tables/{mine}", headers=auth(env.keys.alpha_editor)).status_code == 204
+    assert not [p for p in trend_tables_dir(env.lake).iterdir() if p.stem == mine]
+    assert c.post("/trends/series", json=_trend_query(mine), headers=auth(env.keys.admin)).status_code == 404
+    assert c.delete(f"/trends/tables/{mine}", headers=auth(env.keys.admin)).status_code == 404
+
+    # retention: a table younger than the setting stays, an older one goes with its data file
+    old = c.post("/trends/tables", files={"file": ("o.csv", street_table.read_bytes(), "text/csv")},
+                 headers=v).json()["table_id"]
+    assert purge(env.lake, 1)["trend_tables_deleted"] == 0
+    facts = trend_tables_dir(env.lake) / f"{old}.json"
+    meta = json.loads(facts.read_text())
+    facts.write_text(json.dumps({**meta, "uploaded_at": "2020-01-01T00:00:00+00:00"}))
+    report = purge(env.lake, 1)
+    assert report["trend_tables_deleted"] == 1 and report["bytes_freed"] >= len(street_table.read_bytes())
+    assert not [p for p in trend_tables_dir(env.lake).iterdir() if p.stem == old]
+    assert c.get(f"/trends/tables/{old}", headers=v).status_code == 404
 
 
 def test_trends_from_a_server_path_need_an_ingest_root(env, street_table):

@@ -67,13 +67,13 @@ def _centre_face(pipe: Any, path: Path) -> np.ndarray | None:
 _WORKER_PIPE: Any = None
 
 
-def _worker_embed(args: tuple[str, str, str]) -> tuple[str, np.ndarray | None]:
+def _worker_embed(args: tuple[str, str, str, int]) -> tuple[str, np.ndarray | None]:
     global _WORKER_PIPE
-    pack, root, rel = args
-    if _WORKER_PIPE is None:
+    pack, root, rel, jitters = args
+    if _WORKER_PIPE is None or _WORKER_PIPE.embedder.jitters != jitters:
         from visionlake.faces.pipeline import FacePipeline
 
-        _WORKER_PIPE = FacePipeline(pack=pack)
+        _WORKER_PIPE = FacePipeline(pack=pack, jitters=jitters)
     try:
         return rel, _centre_face(_WORKER_PIPE, Path(root) / "images" / rel)
     except Exception:  # noqa: BLE001 - an unreadable image is a miss, counted by the caller
@@ -81,13 +81,18 @@ def _worker_embed(args: tuple[str, str, str]) -> tuple[str, np.ndarray | None]:
 
 
 def cached_embeddings(root: Path, cache_dir: Path = DEFAULT_CACHE, pack: str = "dlib", workers: int = 2,
-                      log: Any = None) -> tuple[list[str], np.ndarray, np.ndarray, str]:
-    """(relative paths, vectors (n, dim) with zeros where no face, found mask, pack name) for LFW."""
+                      log: Any = None, jitters: int = 0, only: set[str] | None = None,
+                      ) -> tuple[list[str], np.ndarray, np.ndarray, str]:
+    """(relative paths, vectors (n, dim) with zeros where no face, found mask, pack name) for LFW.
+
+    ``jitters`` embeds the way enrollment does (its own cache file); ``only`` limits the work to
+    those relative paths (the others come back as not found).
+    """
     from visionlake.faces.pipeline import FacePipeline
 
     pipe = FacePipeline(pack=pack)
-    name, dim = pipe.name, int(pipe.dim)
-    rels = lfw_images(root)
+    name, dim = pipe.name + (f"-j{jitters}" if jitters else ""), int(pipe.dim)
+    rels = [r for r in lfw_images(root) if only is None or r in only]
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = _cache_file(cache_dir, name, root)
     known: dict[str, tuple[str, np.ndarray | None]] = {}
@@ -116,7 +121,7 @@ def cached_embeddings(root: Path, cache_dir: Path = DEFAULT_CACHE, pack: str = "
         if log:
             log(f"embedding {len(todo)} images with {name} ({workers} workers); cache {path}")
         done = 0
-        for rel, vec in _embed_all(pack, root, todo, workers):
+        for rel, vec in _embed_all(pack, root, todo, workers, jitters):
             known[rel] = (stamps[rel], vec)
             done += 1
             if done % 500 == 0:
@@ -134,8 +139,9 @@ def cached_embeddings(root: Path, cache_dir: Path = DEFAULT_CACHE, pack: str = "
     return rels, vecs, found, name
 
 
-def _embed_all(pack: str, root: Path, todo: list[str], workers: int) -> Iterator[tuple[str, np.ndarray | None]]:
-    args = [(pack, str(root), r) for r in todo]
+def _embed_all(pack: str, root: Path, todo: list[str], workers: int,
+               jitters: int = 0) -> Iterator[tuple[str, np.ndarray | None]]:
+    args = [(pack, str(root), r, jitters) for r in todo]
     if workers <= 1:
         yield from map(_worker_embed, args)
         return
@@ -220,7 +226,7 @@ def sample_distractors(model: dict[str, np.ndarray], n: int, per_identity: int =
 
 def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dlib", workers: int = 2,
                  kind: str = "auto", nlist: int | None = None, nprobe: int | None = None,
-                 queries: int = 1000, log: Any = None) -> dict[str, Any]:
+                 queries: int = 1000, log: Any = None, gallery_jitters: int = 0) -> dict[str, Any]:
     """The measurements of ``bench identify`` (see the command's help)."""
     import faiss
 
@@ -232,6 +238,14 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
     g_rows = gallery + extra
     g_vecs = vecs[g_rows]
     g_labels = labels_all[g_rows]
+    if gallery_jitters:  # enrolled the way ``faces enroll`` does it; probes stay plain templates
+        g_rel = [rels[i] for i in g_rows]
+        j_rels, j_vecs, j_found, _ = cached_embeddings(root, cache_dir, pack, workers, log, jitters=gallery_jitters,
+                                                       only=set(g_rel))
+        pos = {r: i for i, r in enumerate(j_rels)}
+        if not all(j_found[pos[r]] for r in g_rel):
+            raise RuntimeError("a gallery face found without jitters was not found with them")
+        g_vecs = j_vecs[[pos[r] for r in g_rel]]
     p_vecs = vecs[probes]
     p_labels = labels_all[probes]
 
@@ -290,6 +304,7 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
         "gallery_people": len(gallery),
         "gallery_extra_people": len(extra),
         "probes": len(probes),
+        "gallery_jitters": int(gallery_jitters),
         "distractors": int(distractors),
         "gallery_size": int(len(all_vecs)),
         "rank1": round(rank1, 4),
@@ -392,6 +407,8 @@ def register(app: typer.Typer) -> None:
         nlist: Annotated[int | None, typer.Option("--nlist", help="IVF lists (default ~4 sqrt n).")] = None,
         nprobe: Annotated[int | None, typer.Option("--nprobe", help="IVF lists probed per query.")] = None,
         queries: Annotated[int, typer.Option("--queries", help="Single queries timed for latency.")] = 1000,
+        gallery_jitters: Annotated[int, typer.Option("--gallery-jitters", help="Embed the gallery as "
+                                                     "`faces enroll` does (its default is 10); 0 = plain.")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     ) -> None:
         """Rank-1 identification on LFW (gallery: first photo of each person with 2+ photos, plus the
@@ -402,7 +419,8 @@ def register(app: typer.Typer) -> None:
         root = data or shared_data_dir() / "lfw"
         log = None if as_json else (lambda m: err_console.print(m))
         out = run_identify(root, distractors, cache, workers=workers, kind=kind, nlist=nlist, nprobe=nprobe,
-                           queries=queries, log=log if not as_json else (lambda m: err_console.print(m)))
+                           queries=queries, log=log if not as_json else (lambda m: err_console.print(m)),
+                           gallery_jitters=gallery_jitters)
         print_json(out)
 
     @app.command("cluster")

@@ -359,8 +359,8 @@ def lfw_report(pairs: PairList, res: RunResult, metric: str) -> dict[str, Any]:
     }
 
 
-def _pipeline_opts(pick: str, backend: str, flip: bool, max_side: int) -> dict[str, Any]:
-    return {"pick": pick, "backend": backend, "flip": flip, "max_side": max_side}
+def _pipeline_opts(pick: str, backend: str, flip: bool, max_side: int, jitters: int = 0) -> dict[str, Any]:
+    return {"pick": pick, "backend": backend, "flip": flip, "max_side": max_side, "jitters": jitters}
 
 
 def _num(v: float, digits: int = 5) -> float | None:
@@ -466,6 +466,8 @@ def register(app: typer.Typer) -> None:
         backend: Annotated[str, typer.Option(help="Embedder backend: onnx (dlib weights) or dlib.")] = "onnx",
         flip: Annotated[bool, typer.Option(help="Average the embedding of each face and its mirror.")] = True,
         max_side: Annotated[int, typer.Option(help="Longest side the HOG detector sees.")] = 1024,
+        jitters: Annotated[int, typer.Option(help="Also average N perturbed copies of each face (dlib's "
+                                             "num_jitters; N times slower to embed).")] = 0,
         limit: Annotated[int | None, typer.Option(help="Only the first N pairs (quick checks).")] = None,
         json_out: JsonOption = False,
     ) -> None:
@@ -497,12 +499,13 @@ def register(app: typer.Typer) -> None:
         absent = [p for p in paths if not Path(p).exists()]
         if absent:
             raise BadInput(f"{len(absent)} image(s) named by the pairs do not exist, e.g. {absent[0]}")
-        sides = [("ours", _pipeline_opts(rule, backend, flip, max_side))]
+        sides = [("ours", _pipeline_opts(rule, backend, flip, max_side, jitters))]
         if peer:
             sides.append(("peer", {"pick": rule}))
         results = run_sides(sides, paths, workers, progress=not json_out)
         ours = results[0]
-        out: dict[str, Any] = {"method": "visionlake dlib-resnet-v1 (cosine)", "workers": workers, "pick": rule}
+        out: dict[str, Any] = {"method": "visionlake dlib-resnet-v1 (cosine)", "workers": workers, "pick": rule,
+                               "flip": flip, "jitters": jitters}
         out.update(lfw_report(pairs, ours, "cosine"))
         out["stage_seconds"] = ours.stages
         if peer:
@@ -531,6 +534,7 @@ def register(app: typer.Typer) -> None:
         backend: Annotated[str, typer.Option(help="Embedder backend: onnx (dlib weights) or dlib.")] = "onnx",
         flip: Annotated[bool, typer.Option(help="Average the embedding of each face and its mirror.")] = True,
         max_side: Annotated[int, typer.Option(help="Longest side the HOG detector sees.")] = 1024,
+        jitters: Annotated[int, typer.Option(help="Also average N perturbed copies of each face.")] = 0,
         json_out: JsonOption = False,
     ) -> None:
         """End-to-end face throughput (decode, detect, align, embed every face), optionally vs the peer."""
@@ -542,7 +546,7 @@ def register(app: typer.Typer) -> None:
             originals = files
             if upscale:
                 files = upscale_copies(files, int(upscale), Path(tmp))
-            opts = _pipeline_opts("largest", backend, flip, max_side)
+            opts = _pipeline_opts("largest", backend, flip, max_side, jitters)
             sides = [("ours", opts)] + ([("peer", {"pick": "largest"})] if peer else [])
             results = run_sides(sides, files, workers, rounds=min(10, len(files)), progress=not json_out)
             ours = results[0]

@@ -4,10 +4,17 @@ Chips are cut with ``dlib.get_face_chips`` (5-point similarity alignment, paddin
 was trained on) and embedded as one batch. ``flip=True`` also embeds the mirrored chip and averages
 the two descriptors (test-time augmentation); vectors are L2-normalised so that cosine similarity
 and Euclidean distance rank identically.
+
+``jitters=N`` adds N slightly moved, scaled, rotated and mirrored copies of each chip, dlib's
+``num_jitters`` recipe (the one behind dlib's published 99.38% LFW figure, at 100 jitters). Unlike
+``dlib.jitter_image``, whose random stream depends on every earlier call, the N perturbations are a
+fixed set drawn once from a seeded generator, so a photo gets the same template in any process and
+in any order.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +24,23 @@ from visionlake.errors import ModelUnavailable
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
+#: dlib's jitter_image ranges: rotation in degrees, crop height as a fraction of the chip, shift.
+JITTER_MAX_DEGREES = 3.0
+JITTER_HEIGHT = (0.97, 0.99999)
+JITTER_SHIFT = 0.02
+
+
+@functools.lru_cache(maxsize=8)
+def jitter_params(n: int, seed: int = 0) -> list[tuple[float, float, float, float, bool]]:
+    """``n`` fixed perturbations (dx, dy, height fraction, angle in radians, mirror) in dlib's ranges."""
+    rng = np.random.default_rng(seed)
+    out: list[tuple[float, float, float, float, bool]] = []
+    for _ in range(max(0, int(n))):
+        dx, dy = rng.uniform(-JITTER_SHIFT, JITTER_SHIFT, size=2)
+        height = rng.uniform(*JITTER_HEIGHT)
+        angle = np.deg2rad(rng.uniform(-JITTER_MAX_DEGREES, JITTER_MAX_DEGREES))
+        out.append((float(dx), float(dy), float(height), float(angle), bool(rng.random() > 0.5)))
+    return out
 
 
 def l2_normalise(v: np.ndarray) -> np.ndarray:
@@ -37,8 +61,12 @@ class DlibEmbedder:
 
     dim = 128
 
-    def __init__(self, model_path: str, flip: bool = True, backend: str = "onnx", threads: int = 1) -> None:
+    def __init__(self, model_path: str, flip: bool = True, backend: str = "onnx", threads: int = 1,
+                 jitters: int = 0) -> None:
         import dlib
+
+        if int(jitters) < 0:
+            raise ValueError(f"jitters must be 0 or more, not {jitters}")
 
         if not Path(model_path).exists():
             raise ModelUnavailable(f"dlib face model not found: {model_path}")
@@ -48,6 +76,7 @@ class DlibEmbedder:
             raise ModelUnavailable(f"cannot load dlib face model {model_path}: {exc}") from exc
         self._dlib = dlib
         self.flip = flip
+        self.jitters = int(jitters)
         self.backend = "dlib"
         self._ort: Any = None
         self._mean = np.asarray(DLIB_RGB_MEAN, dtype=np.float32)
@@ -90,23 +119,48 @@ class DlibEmbedder:
             dets.append(s)
         return list(self._dlib.get_face_chips(arr, dets, size=CHIP_SIZE, padding=CHIP_PADDING))
 
+    def jittered(self, chip: np.ndarray, n: int) -> list[np.ndarray]:
+        """``n`` fixed perturbations of one chip, cut the way dlib's ``jitter_image`` cuts them."""
+        size = chip.shape[0]
+        inner = size - 6  # dlib shrinks the chip's rectangle by 3 pixels on each side first
+        centre = (size - 1) / 2.0
+        out = []
+        for dx, dy, height, angle, mirror in jitter_params(int(n)):
+            box = inner / height
+            cx, cy = centre + dx * inner, centre + dy * inner
+            rect = self._dlib.drectangle(cx - (box - 1) / 2, cy - (box - 1) / 2, cx + (box - 1) / 2,
+                                         cy + (box - 1) / 2)
+            details = self._dlib.chip_details(rect, self._dlib.chip_dims(size, size), angle)
+            crop = self._dlib.extract_image_chip(np.ascontiguousarray(chip), details)
+            out.append(np.ascontiguousarray(crop[:, ::-1]) if mirror else crop)
+        return out
+
     def _forward(self, batch: list[np.ndarray]) -> np.ndarray:
         if self._ort is not None:
             return np.asarray(self._ort.run(None, {"x": self._to_input(batch)})[0], dtype=np.float32)
         return np.asarray(self._net.compute_face_descriptor(batch), dtype=np.float32)
 
-    def embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
-        """(n, 128) float32 unit vectors for aligned chips."""
+    def embed_chips(self, chips: list[np.ndarray], jitters: int | None = None) -> np.ndarray:
+        """(n, 128) float32 unit vectors for aligned chips; ``jitters`` overrides the embedder's own."""
+        k = self.jitters if jitters is None else int(jitters)
+        if k < 0:
+            raise ValueError(f"jitters must be 0 or more, not {k}")
         if not chips:
             return np.zeros((0, self.dim), dtype=np.float32)
+        n = len(chips)
         batch = list(chips)
         if self.flip:
             batch += [np.ascontiguousarray(c[:, ::-1]) for c in chips]
+        for c in chips:
+            batch += self.jittered(c, k)
         out = self._forward(batch)
+        views = 2 if self.flip else 1
+        total = out[:n].copy()
         if self.flip:
-            n = len(chips)
-            out = out[:n] + out[n:]
-        return l2_normalise(out)
+            total += out[n:2 * n]
+        if k:
+            total += out[views * n:].reshape(n, k, -1).sum(axis=1)
+        return l2_normalise(total)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -49,6 +49,11 @@ DEFAULT_COLLECTION = "people"
 #: Faces whose box is narrower or shorter than this (pixels) are refused for enrollment: their
 #: templates are unreliable, and a bad template in the gallery causes false matches for everyone.
 MIN_FACE_SIZE = 32
+#: Perturbed copies averaged into each enrollment template (dlib pack; dlib's ``num_jitters``).
+#: Enrollment is a few photos per person, once, so it can afford what ingestion cannot. Measured
+#: (``bench identify --gallery-jitters 10`` vs 0, same machine): rank-1 among 1M distractors 0.775
+#: vs 0.764, without distractors 0.885 vs 0.888; LFW View 2 verification 99.13% vs 98.97%.
+ENROLL_JITTERS = 10
 #: Operating points for which the pipeline ships calibrated thresholds.
 FARS = (1e-3, 1e-4)
 
@@ -190,16 +195,20 @@ def enroll(
     keep_photos: bool = False,
     pipeline: Any = None,
     actor: str | None = None,
+    jitters: int = ENROLL_JITTERS,
 ) -> dict[str, Any]:
     """Enroll one person from one or more photos (one identity record, one template per photo).
 
     Each photo must show exactly one face (or, with ``largest``, the largest face is used) of at
     least :data:`MIN_FACE_SIZE` pixels. All photos are checked before anything is written.
-    Enrolling more photos under an existing name adds them to that person.
+    Enrolling more photos under an existing name adds them to that person. Each template averages
+    ``jitters`` perturbed copies of the face as well (dlib pack; 0 = the plain ingestion template).
     """
     name = _clean_name(person)
     if not images:
         raise BadInput("enroll needs at least one photo of the person")
+    if not isinstance(jitters, int) or isinstance(jitters, bool) or not 0 <= jitters <= 100:
+        raise BadInput(f"jitters must be a whole number from 0 to 100, not {jitters!r}")
     pipe = pipeline or get_pipeline()
 
     # 1. validate everything first: nothing is written if any photo is unusable
@@ -227,7 +236,7 @@ def enroll(
                 f"the face in {photo.label} is too small ({w}x{h} px; enrollment needs at least "
                 f"{MIN_FACE_SIZE}x{MIN_FACE_SIZE}): use a closer or larger photo"
             )
-        vec = np.asarray(pipe.embed(photo.image, [face]), dtype=np.float32).reshape(-1)
+        vec = np.asarray(pipe.embed(photo.image, [face], jitters=jitters), dtype=np.float32).reshape(-1)
         prepared.append((photo, i_face, face, vec))
 
     col = _ensure_collection(lake, collection, create=True)

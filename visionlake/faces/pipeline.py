@@ -71,7 +71,9 @@ class FacePipeline:
 
     Options (``**opts``): ``max_side`` (longest side HOG runs on, default 1024), ``upsample_fallback``
     (default True), ``cnn_fallback`` (dlib CNN when HOG finds nothing, default True), ``flip`` (average
-    the embedding of the chip and its mirror, default True for dlib), ``backend`` (``onnx``: dlib's
+    the embedding of the chip and its mirror, default True for dlib), ``jitters`` (dlib pack: also
+    average N perturbed copies of each chip, dlib's ``num_jitters``; N times slower to embed, default 0),
+    ``backend`` (``onnx``: dlib's
     weights run by onnxruntime, the default, or ``dlib``), ``min_score`` (HOG score cut,
     dlib's default 0.0), ``threads`` (onnxruntime threads), ``mean``/``std`` (ONNX input normalisation).
     """
@@ -92,7 +94,8 @@ class FacePipeline:
             path = embedder_path or model_paths()["resnet"]
             self.embedder: Any = DlibEmbedder(path, flip=bool(opts.get("flip", True)),
                                               backend=str(opts.get("backend", "onnx")),
-                                              threads=int(opts.get("threads", 1)))
+                                              threads=int(opts.get("threads", 1)),
+                                              jitters=int(opts.get("jitters", 0)))
             self.dim = 128
             self.name = "dlib-resnet-v1"
         elif pack == "onnx":
@@ -146,7 +149,7 @@ class FacePipeline:
 
     # ------------------------------------------------------------------ embedding
     def _embed_arr(self, image: ImageLike, arr: np.ndarray, faces: list[DetectedFace],
-                   shapes: list[Any] | None) -> np.ndarray:
+                   shapes: list[Any] | None, jitters: int | None = None) -> np.ndarray:
         if not faces:
             return np.zeros((0, self.dim), dtype=np.float32)
         t0 = time.perf_counter()
@@ -155,7 +158,7 @@ class FacePipeline:
                 shapes = [self.detector.shape_from_landmarks(f.box, f.landmarks) for f in faces]
             crops = self.embedder.chips(arr, shapes)
             t1 = time.perf_counter()
-            vecs = self.embedder.embed_chips(crops)
+            vecs = self.embedder.embed_chips(crops, jitters=jitters)
         else:
             pil = image if isinstance(image, Image.Image) else Image.fromarray(arr)
             crops = [self.embedder.crop(pil, np.asarray(f.landmarks)) for f in faces]
@@ -165,9 +168,13 @@ class FacePipeline:
         self.timings["embed_s"] += time.perf_counter() - t1
         return vecs
 
-    def embed(self, image: ImageLike, faces: list[DetectedFace]) -> np.ndarray:
-        """(n, dim) float32 unit vectors, one per face, from the faces' stored landmarks."""
-        return self._embed_arr(image, to_rgb_array(image), faces, None)
+    def embed(self, image: ImageLike, faces: list[DetectedFace], jitters: int | None = None) -> np.ndarray:
+        """(n, dim) float32 unit vectors, one per face, from the faces' stored landmarks.
+
+        ``jitters`` (dlib pack) overrides the pipeline's own count for this call: enrollment spends
+        more time on a few photos to get steadier templates than ingestion can afford per photo.
+        """
+        return self._embed_arr(image, to_rgb_array(image), faces, None, jitters)
 
     def crop(self, image: ImageLike, face: DetectedFace, size: int = 160) -> Image.Image:
         """Aligned face thumbnail (eyes level, face centred) of ``size`` x ``size`` pixels."""

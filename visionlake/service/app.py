@@ -212,7 +212,7 @@ def _retention_loop(st: ServiceState, stop: threading.Event, every_s: float) -> 
             days = get_retention_days(st.lake)
             if days is not None:
                 report = purge(st.lake, days)
-                if report["probe_photos_deleted"] or report["face_crops_deleted"]:
+                if report["probe_photos_deleted"] or report["face_crops_deleted"] or report["trend_tables_deleted"]:
                     log.info("retention purge: %s", report)
         except Exception:  # noqa: BLE001 - a failed purge is retried next round
             log.exception("retention purge failed")

@@ -1,8 +1,10 @@
-"""Retention: stored probe photos and crops of unmatched faces are deleted after N days.
+"""Retention: stored probe photos, crops of unmatched faces and uploaded trend tables are deleted
+after N days.
 
 A face service keeps what it needs to answer and no more (GDPR art. 5(1)(e) storage limitation).
 Probe photos are only stored when a caller asked for it (``keep_probe``); crops of faces that
-belong to no enrolled person are review material for clustering. Both go after ``retention_days``.
+belong to no enrolled person are review material for clustering. Both go after ``retention_days``,
+and so do trend tables uploaded through the API (they can hold labels made about people).
 Enrolled people's crops stay until the person is forgotten. The face rows and their encrypted
 templates stay (they are the collection's index); only the pixels go.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +26,39 @@ from visionlake.errors import BadInput
 from visionlake.service.models import ServiceSetting
 
 KEY = "retention_days"
+
+
+def trend_tables_dir(lake: Any) -> Path:
+    """Where ``POST /trends/tables`` keeps uploaded tables: ``<id>.csv|.parquet`` + ``<id>.json``."""
+    return Path(lake.root) / "service" / "trend_tables"
+
+
+def delete_trend_table(lake: Any, meta: dict[str, Any]) -> int:
+    """Remove an uploaded table's data file and then its facts file; returns the bytes freed."""
+    folder = trend_tables_dir(lake)
+    freed = 0
+    for name in (str(meta.get("file") or ""), f"{meta['table_id']}.json"):
+        p = folder / name
+        if name and p.is_file():
+            freed += p.stat().st_size
+            p.unlink()
+    return freed
+
+
+def _purge_trend_tables(lake: Any, cutoff: datetime, report: dict[str, Any]) -> None:
+    import json
+
+    folder = trend_tables_dir(lake)
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            meta = json.loads(p.read_text())
+            at = _aware(datetime.fromisoformat(meta["uploaded_at"]))
+        except (OSError, ValueError, KeyError, TypeError):  # unreadable facts: age by the file itself
+            meta = {"table_id": p.stem, "file": None}
+            at = datetime.fromtimestamp(p.stat().st_mtime, UTC)
+        if at <= cutoff:
+            report["bytes_freed"] += delete_trend_table(lake, meta)
+            report["trend_tables_deleted"] += 1
 
 
 def get_retention_days(lake: Any) -> int | None:
@@ -44,7 +80,11 @@ def set_retention_days(lake: Any, days: int | None) -> int | None:
 
 
 def purge(lake: Any, days: int, collections: list[str] | None = None) -> dict[str, Any]:
-    """Delete probe photos and unmatched face crops older than ``days`` days; returns counts."""
+    """Delete probe photos, unmatched face crops and uploaded trend tables older than ``days`` days.
+
+    ``collections`` limits the purge to those collections' files; uploaded tables belong to no
+    collection and are purged only by a lake-wide purge. Returns counts.
+    """
     from visionlake.catalog.models import Collection
 
     try:
@@ -54,7 +94,9 @@ def purge(lake: Any, days: int, collections: list[str] | None = None) -> dict[st
     cutoff = datetime.now(UTC) - timedelta(days=days)
     cutoff_ts = time.time() - days * 86400
     report: dict[str, Any] = {"days": days, "cutoff": cutoff.isoformat(), "probe_photos_deleted": 0,
-                              "face_crops_deleted": 0, "bytes_freed": 0}
+                              "face_crops_deleted": 0, "trend_tables_deleted": 0, "bytes_freed": 0}
+    if collections is None:
+        _purge_trend_tables(lake, cutoff, report)
     with lake.session() as s:
         cols = list(s.scalars(select(Collection).order_by(Collection.name)))
     for col in cols:

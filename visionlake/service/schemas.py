@@ -102,6 +102,7 @@ class PurgeReport(BaseModel):
     cutoff: str
     probe_photos_deleted: int
     face_crops_deleted: int
+    trend_tables_deleted: int = 0
     bytes_freed: int
 
 

@@ -239,6 +239,12 @@ class _ObsCache:
             return None
         return hit[1], hit[2], hit[3]
 
+    def drop_table(self, table_id: str) -> None:
+        """Forget every cached reading of one uploaded table."""
+        with self._lock:
+            for k in [k for k in self._items if k[:2] == ("table", table_id)]:
+                del self._items[k]
+
     def put(self, key: tuple[Any, ...], value: tuple[pd.DataFrame, str, Path | None]) -> None:
         with self._lock:
             if len(self._items) >= self.size:
@@ -257,7 +263,9 @@ def _obs_cache(st: Any) -> _ObsCache:
 
 
 def _tables_dir(st: Any) -> Path:
-    return st.lake.root / "service" / "trend_tables"
+    from visionlake.service.retention import trend_tables_dir
+
+    return trend_tables_dir(st.lake)
 
 
 def _table_meta(st: Any, table_id: str) -> dict[str, Any]:
@@ -444,6 +452,20 @@ async def list_tables(st: State, who: Viewer) -> list[dict[str, Any]]:
             summary="One uploaded table: its rows and columns")
 async def get_table(table_id: Annotated[str, PathParam(max_length=64)], st: State, who: Viewer) -> dict[str, Any]:
     return _visible_table(st, who, table_id)[0]
+
+
+@router.delete("/trends/tables/{table_id}", status_code=204, responses=responses(*COMMON, 404),
+               summary="Delete an uploaded table (its file and facts; retention also deletes old ones)")
+async def delete_table(table_id: Annotated[str, PathParam(max_length=64)], st: State, who: Viewer) -> Response:
+    def work() -> None:
+        from visionlake.service.retention import delete_trend_table
+
+        meta, _path = _visible_table(st, who, table_id)
+        delete_trend_table(st.lake, meta)
+        _obs_cache(st).drop_table(table_id)
+
+    await run_blocking(work, timeout=st.limits.request_timeout_s)
+    return Response(status_code=204)
 
 
 # ---------------------------------------------------------------------------------------------- analyses

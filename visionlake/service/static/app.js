@@ -417,7 +417,7 @@ PAGES.admin = async (main) => {
     el("div", { class: "row" }, el("div", { class: "field" }, el("label", { for: "ret-days" }, "Days"), days),
       el("div", { class: "field" }, el("label", {}, "\u00a0"), el("button", { class: "btn primary", type: "submit" }, "Save")),
       el("div", { class: "field" }, el("label", {}, "\u00a0"), el("button", { class: "btn", type: "button", onclick: async () => {
-        try { const r = await api("/admin/retention/purge", { method: "POST" }); toast(`Purged ${r.probe_photos_deleted} probe photo(s), ${r.face_crops_deleted} crop(s)`); }
+        try { const r = await api("/admin/retention/purge", { method: "POST" }); toast(`Purged ${r.probe_photos_deleted} probe photo(s), ${r.face_crops_deleted} crop(s), ${r.trend_tables_deleted} trend table(s)`); }
         catch (e) { fail(e); }
       } }, "Purge now")))));
   }
