@@ -202,6 +202,34 @@ def test_thresholds_are_stricter_at_lower_far():
         calibrated_threshold("dlib-resnet-v1", 2.0)
 
 
+def test_impostor_thresholds_hold_the_far_for_plain_and_cross_pairs():
+    """Calibration counts only different-person pairs, and the threshold keeps FAR at or under f."""
+    from visionlake.faces.thresholds import impostor_thresholds
+
+    rng = np.random.default_rng(3)
+    people = [f"p{i}" for i in range(40)]
+    centres = {p: rng.standard_normal(16) for p in people}
+
+    def templates(noise: float) -> dict[str, np.ndarray]:
+        out = {}
+        for p in people:
+            for k in range(3):
+                v = centres[p] + noise * rng.standard_normal(16)
+                out[f"images/{p}/{p}_{k}.jpg"] = (v / np.linalg.norm(v)).astype(np.float32)
+        return out
+
+    plain, enrolled = templates(0.5), templates(0.3)
+    same = impostor_thresholds(plain, (1e-2,))
+    assert same["impostor_pairs"] == 120 * 119 // 2 - 40 * 3  # pairs within a person are left out
+    cross = impostor_thresholds(enrolled, (1e-2,), against=plain)
+    assert cross["impostor_pairs"] == 120 * 120 - 40 * 9
+    a, b = np.stack(list(enrolled.values())), np.stack(list(plain.values()))
+    who_a = np.array([k.split("/")[1] for k in enrolled])
+    who_b = np.array([k.split("/")[1] for k in plain])
+    scores = (a @ b.T)[who_a[:, None] != who_b[None, :]]
+    assert np.mean(scores >= cross["thresholds"]["0.01"]) <= 1e-2
+
+
 def test_public_api_like_face_recognition(lfw_image_paths):
     a, b = lfw_image_paths["George_W_Bush"][:2]
     other = lfw_image_paths["Colin_Powell"][0]
