@@ -65,15 +65,16 @@ def _centre_face(pipe: Any, path: Path) -> np.ndarray | None:
 
 
 _WORKER_PIPE: Any = None
+_WORKER_KEY: tuple[str, int] | None = None
 
 
 def _worker_embed(args: tuple[str, str, str, int]) -> tuple[str, np.ndarray | None]:
-    global _WORKER_PIPE
+    global _WORKER_PIPE, _WORKER_KEY
     pack, root, rel, jitters = args
-    if _WORKER_PIPE is None or _WORKER_PIPE.embedder.jitters != jitters:
+    if _WORKER_KEY != (pack, jitters):
         from visionlake.faces.pipeline import FacePipeline
 
-        _WORKER_PIPE = FacePipeline(pack=pack, jitters=jitters)
+        _WORKER_PIPE, _WORKER_KEY = FacePipeline(pack=pack, jitters=jitters), (pack, jitters)
     try:
         return rel, _centre_face(_WORKER_PIPE, Path(root) / "images" / rel)
     except Exception:  # noqa: BLE001 - an unreadable image is a miss, counted by the caller
@@ -417,10 +418,8 @@ def register(app: typer.Typer) -> None:
         from visionlake.cli.common import err_console, print_json
 
         root = data or shared_data_dir() / "lfw"
-        log = None if as_json else (lambda m: err_console.print(m))
         out = run_identify(root, distractors, cache, workers=workers, kind=kind, nlist=nlist, nprobe=nprobe,
-                           queries=queries, log=log if not as_json else (lambda m: err_console.print(m)),
-                           gallery_jitters=gallery_jitters)
+                           queries=queries, log=lambda m: err_console.print(m), gallery_jitters=gallery_jitters)
         print_json(out)
 
     @app.command("cluster")

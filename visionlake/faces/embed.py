@@ -31,8 +31,11 @@ JITTER_SHIFT = 0.02
 
 
 @functools.lru_cache(maxsize=8)
-def jitter_params(n: int, seed: int = 0) -> list[tuple[float, float, float, float, bool]]:
-    """``n`` fixed perturbations (dx, dy, height fraction, angle in radians, mirror) in dlib's ranges."""
+def jitter_params(n: int, seed: int = 0) -> tuple[tuple[float, float, float, float, bool], ...]:
+    """``n`` fixed perturbations (dx, dy, height fraction, angle in radians, mirror) in dlib's ranges.
+
+    Cached, hence a tuple: every caller shares the one set.
+    """
     rng = np.random.default_rng(seed)
     out: list[tuple[float, float, float, float, bool]] = []
     for _ in range(max(0, int(n))):
@@ -40,7 +43,7 @@ def jitter_params(n: int, seed: int = 0) -> list[tuple[float, float, float, floa
         height = rng.uniform(*JITTER_HEIGHT)
         angle = np.deg2rad(rng.uniform(-JITTER_MAX_DEGREES, JITTER_MAX_DEGREES))
         out.append((float(dx), float(dy), float(height), float(angle), bool(rng.random() > 0.5)))
-    return out
+    return tuple(out)
 
 
 def l2_normalise(v: np.ndarray) -> np.ndarray:
@@ -151,8 +154,9 @@ class DlibEmbedder:
         batch = list(chips)
         if self.flip:
             batch += [np.ascontiguousarray(c[:, ::-1]) for c in chips]
-        for c in chips:
-            batch += self.jittered(c, k)
+        if k:
+            for c in chips:
+                batch += self.jittered(c, k)
         out = self._forward(batch)
         views = 2 if self.flip else 1
         total = out[:n].copy()

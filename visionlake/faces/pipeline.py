@@ -73,9 +73,8 @@ class FacePipeline:
     (default True), ``cnn_fallback`` (dlib CNN when HOG finds nothing, default True), ``flip`` (average
     the embedding of the chip and its mirror, default True for dlib), ``jitters`` (dlib pack: also
     average N perturbed copies of each chip, dlib's ``num_jitters``; N times slower to embed, default 0),
-    ``backend`` (``onnx``: dlib's
-    weights run by onnxruntime, the default, or ``dlib``), ``min_score`` (HOG score cut,
-    dlib's default 0.0), ``threads`` (onnxruntime threads), ``mean``/``std`` (ONNX input normalisation).
+    ``backend`` (``onnx``: dlib's weights run by onnxruntime, the default, or ``dlib``), ``min_score``
+    (HOG score cut, dlib's default 0.0), ``threads`` (onnxruntime threads), ``mean``/``std`` (ONNX input normalisation).
     """
 
     def __init__(self, pack: str = "dlib", detector: str = "hog", embedder_path: str | None = None,
