@@ -165,15 +165,17 @@ def signals_cmd(
     rising, falling = top_movers(sig, top)
     lifts = lift(src.obs, min_support=lift_min, top=top)
     if json_out:
-        def recs(df: pd.DataFrame) -> list[dict]:
-            d = df.copy()
-            for c in ("first", "last"):
-                if c in d:
-                    d[c] = pd.to_datetime(d[c]).dt.strftime("%Y-%m-%d")
-            return d.to_dict("records")
+        from visionlake.trends.jsonsafe import clean, records
+        from visionlake.trends.words import describe
 
-        print_json({"by": by, "labels": sig["label"].value_counts().to_dict(), "rising": recs(rising),
-                    "falling": recs(falling), "signals": recs(sig.head(top)), "lift": recs(lifts)})
+        def recs(df: pd.DataFrame) -> list[dict]:
+            out = records(df)
+            for r in out:
+                r["summary"] = describe(r, None, by)
+            return out
+
+        print_json(clean({"by": by, "labels": sig["label"].value_counts().to_dict(), "rising": recs(rising),
+                          "falling": recs(falling), "signals": recs(sig.head(top)), "lift": records(lifts)}))
         return
     from rich.table import Table
 
@@ -182,7 +184,7 @@ def signals_cmd(
         for c in ("unique_id", "label", "last_share", "change", "change_p", "slope_per_year", "trend_p"):
             t.add_column(c)
         for _, r in df.iterrows():
-            t.add_row(str(r["unique_id"]), r["label"], *(f"{r[c]:.3f}" for c in
+            t.add_row(str(r["unique_id"]), r["label"], *("" if pd.isna(r[c]) else f"{r[c]:.3f}" for c in
                       ("last_share", "change", "change_p", "slope_per_year", "trend_p")))
         console.print(t)
     t = Table(title="co-occurrence lift")
@@ -217,8 +219,10 @@ def forecast_cmd(
     fc = forecast_series(s, horizon, model, by, ids)
     _write(fc, out)
     if json_out:
-        print_json({"model": model, "weights": fc.attrs.get("weights", {}), "horizon": horizon,
-                    "rows": fc.assign(ds=fc["ds"].dt.strftime("%Y-%m-%d")).to_dict("records")})
+        from visionlake.trends.jsonsafe import clean, records
+
+        print_json(clean({"model": model, "choice": fc.attrs.get("choice"), "weights": fc.attrs.get("weights", {}),
+                          "cv_mase": fc.attrs.get("cv_mase"), "horizon": horizon, "rows": records(fc)}))
         return
     from rich.table import Table
 
@@ -245,19 +249,16 @@ def report_cmd(
 ) -> None:
     """HTML (+PDF) report: top rising/falling values, curves with bands, forecasts, thumbnails."""
     from visionlake.trends.pipeline import forecast_series
-    from visionlake.trends.report import build_report
-    from visionlake.trends.signals import compute_signals, lift, top_movers
+    from visionlake.trends.report import build_report, report_ids
+    from visionlake.trends.signals import compute_signals, lift
 
     segs = _split(segment)
     src = load_source(lake, collection, table, time, _split(attribute), segs, id_column, images)
     s = _series(src, by, segs, min_support, weighted)
     sig = compute_signals(s, by)
-    rising, falling = top_movers(sig, top)
-    ids = list(rising["unique_id"]) + list(falling["unique_id"])
-    if not ids:
-        ids = list(sig.sort_values("looks", ascending=False)["unique_id"].head(top))
+    ids = report_ids(sig, top)
     fc = None
-    if s["ds"].nunique() >= 2:
+    if ids and s["ds"].nunique() >= 2:
         fc = forecast_series(s, horizon, model, by, ids)
     res = build_report(s, sig, fc, out, obs=src.obs, title=f"Trends: {src.name}", top=top,
                        thumb_root=src.thumb_root, lifts=lift(src.obs, min_support=max(5, min_support)),
