@@ -120,6 +120,8 @@ class SeriesOut(BaseModel):
     series: int
     periods: int
     truncated: bool
+    colours: dict[str, list[str]] = Field(default_factory=dict, description="unique_id -> [line, outline] for "
+                                          "values that are named colours (drawn in their own colour)")
     rows: list[SeriesRow]
 
 
@@ -491,9 +493,14 @@ async def series(q: SeriesQuery, st: State, who: Viewer) -> dict[str, Any]:
         truncated = len(s) > MAX_SERIES_ROWS
         if truncated:
             s = s[s["unique_id"].isin(_largest(s, max(1, MAX_SERIES_ROWS // max(1, s["ds"].nunique()))))]
+        from visionlake.trends.words import colour_of
+
+        firsts = s.drop_duplicates("unique_id")
+        colours = {str(r.unique_id): list(c) for r in firsts.itertuples()
+                   if (c := colour_of(r.attribute, r.value)) is not None}
         return {"source": name, "by": q.by, "segments": list(q.segments), "min_support": q.min_support,
                 "series": n_series, "periods": int(s["ds"].nunique()), "truncated": truncated,
-                "rows": _records(s, list(q.segments))}
+                "colours": colours, "rows": _records(s, list(q.segments))}
 
     return await run_blocking(lambda: _data_errors(work), timeout=st.limits.request_timeout_s)
 
@@ -519,9 +526,13 @@ async def signals(q: SignalsQuery, st: State, who: Viewer) -> dict[str, Any]:
                 r["summary"] = describe(raw, None, q.by)
             return out
 
-        sections = {k: [str(u) for u in v["unique_id"]] for k, v in report_sections(sig, q.top).items()}
+        parts = report_sections(sig, q.top)
+        sections = {k: [str(u) for u in v["unique_id"]] for k, v in parts.items()}
+        listed = {u for v in sections.values() for u in v}
+        # the table holds the top rows and every row a section lists: a client never has to guess a label
+        table = sig[sig.index.isin(sig.head(q.top).index) | sig["unique_id"].isin(listed)]
         return {"source": name, "by": q.by, "labels": {str(k): int(v) for k, v in sig["label"].value_counts().items()},
-                "rising": rows(rising), "falling": rows(falling), "signals": rows(sig.head(q.top)),
+                "rising": rows(rising), "falling": rows(falling), "signals": rows(table),
                 "sections": sections, "lift": _records(lifts, [], skip=("segments",))}
 
     return await run_blocking(lambda: _data_errors(work), timeout=st.limits.request_timeout_s)
