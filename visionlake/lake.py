@@ -57,6 +57,16 @@ class Lake:
         self._cipher = None
         self._indexes: dict[tuple[str, str], Any] = {}
         self._headers: dict[Path, tuple[int, dict[str, Any]]] = {}
+        self._finish_erasures()
+
+    def _finish_erasures(self) -> None:
+        """Finish erasures of people that a crash interrupted: their files must not outlive the crash.
+
+        One query on an (almost always) empty journal table; see :mod:`visionlake.faces.erasure`.
+        """
+        from visionlake.faces.erasure import finish_pending
+
+        finish_pending(self)
 
     # ------------------------------------------------------------------ sessions
     @contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +19,10 @@ from sqlalchemy.orm import Session
 from visionlake.faces.models import AuditEntry
 
 ACTIONS = ("identify", "verify", "enroll", "forget")
+#: How an identify entry names a probe photo kept with ``keep_probe`` (a lake-relative path).
+PROBE_NOTE = re.compile(r"probe kept at (\S+)")
+#: What the note becomes once that photo is erased.
+ERASED_PROBE = "probe kept (erased)"
 
 
 def current_actor(actor: str | None = None) -> str:
@@ -70,19 +75,39 @@ def entries(session: Session, action: str | None = None, collection: str | None 
     ]
 
 
-def scrub(session: Session, refs: set[str]) -> int:
-    """Remove the given typed ids from every entry; returns how many entries changed.
-
-    The fact that an identification happened stays (it is the controller's record); which erased
-    person it returned does not.
-    """
+def entries_referring(session: Session, refs: set[str]) -> list[AuditEntry]:
+    """Entries whose result ids include any of ``refs`` (what an erasure must scrub)."""
     if not refs:
+        return []
+    return [e for e in session.scalars(select(AuditEntry)) if refs & {str(r) for r in (e.result_ids or [])}]
+
+
+def kept_probe(entry: AuditEntry) -> str | None:
+    """The lake-relative path of the probe photo an identify entry kept, if any."""
+    m = PROBE_NOTE.search(entry.detail or "") if entry.action == "identify" else None
+    return m.group(1).rstrip(",") if m else None
+
+
+def scrub(session: Session, refs: set[str], erased_files: Iterable[str] = ()) -> int:
+    """Remove the given typed ids, and notes of erased probe photos, from every entry.
+
+    Returns how many entries changed. The fact that an identification happened stays (it is the
+    controller's record); which erased person it returned, and where its photo was, do not.
+    """
+    gone = set(erased_files)
+    if not refs and not gone:
         return 0
     changed = 0
     for entry in session.scalars(select(AuditEntry)):
         ids = list(entry.result_ids or [])
         kept = [r for r in ids if str(r) not in refs]
+        touched = False
         if len(kept) != len(ids):
             entry.result_ids = kept + [f"erased:{len(ids) - len(kept)}"]
-            changed += 1
+            touched = True
+        probe = kept_probe(entry)
+        if probe is not None and probe in gone:
+            entry.detail = PROBE_NOTE.sub(ERASED_PROBE, entry.detail or "")
+            touched = True
+        changed += touched
     return changed

@@ -101,4 +101,30 @@ class AuditEntry(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
 
-__all__ = ["AuditEntry", "Face", "FaceGroup", "Person"]
+class ErasureJournal(Base):
+    """An erasure of a person that has started: what to remove, never who.
+
+    Written in the same transaction that deletes the person's catalog rows, so no crash can leave
+    deleted rows without a record of the files and index entries still to remove. Holds ids and
+    lake-relative paths of content-addressed files only; the person is recognised by ``name_tag``,
+    a keyed HMAC of the name (:meth:`visionlake.crypto.LakeCipher.fingerprint`), so that
+    ``forget --person NAME`` rerun after a crash finds its own erasure. ``state`` is ``pending``
+    until every removal step ran, then ``done`` until a verification by name deletes the row
+    (see :mod:`visionlake.faces.erasure`).
+    """
+
+    __tablename__ = "erasure_journal"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    name_tag: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    state: Mapped[str] = mapped_column(String(12), nullable=False, default="pending", index=True)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    removed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+__all__ = ["AuditEntry", "ErasureJournal", "Face", "FaceGroup", "Person"]
