@@ -61,7 +61,12 @@ def collection_pack(lake: Any, collection_id: int) -> str | None:
 
 
 def check_pack(lake: Any, collection_id: int, collection: str, pack: str) -> None:
-    """Refuse to mix templates of two packs: their similarities are not comparable."""
+    """Refuse to mix templates of two packs (their similarities are not comparable), and to put
+    templates where the lake key cannot encrypt them (:func:`require_encrypted_engine`).
+
+    Enroll, identify and the face analyser call this before writing anything.
+    """
+    require_encrypted_engine(lake)
     have = collection_pack(lake, collection_id)
     if have is not None and have != pack:
         raise BadInput(
