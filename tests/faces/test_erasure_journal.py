@@ -124,9 +124,13 @@ def test_kill_after_catalog_commit_then_rerun_completes_and_verifies(enrolled, t
     assert crashed.returncode == -9, crashed.stderr
     assert all((root / f).exists() for f in files)  # the kill left the files behind
 
-    rerun = _forget_in_child(root)
-    assert rerun.returncode == 0, rerun.stderr
-    assert json.loads(rerun.stdout) == {"ok": True, "resumed": True}  # not "no person named ..."
+    rerun = subprocess.run([sys.executable, "-m", "visionlake", "faces", "forget", "--person", NAME,
+                            "--lake", str(root), "--json"], env=_child_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr  # not "no person named ..." (exit 3)
+    out = json.loads(rerun.stdout)
+    assert out["ok"] is True and out["resumed"] is True and out["person"] == NAME
+    assert all(c["ok"] for c in out["checks"])
     assert_no_trace(root, vectors, files, face_ids)
     assert _identify_after(root, pipe, tmp_path) == "unknown"
 

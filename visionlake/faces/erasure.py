@@ -77,18 +77,24 @@ def forget(lake: Any, collection: str = "people", person: str = "", actor: str |
                 raise NotFound(f"no person with id {person_id} in collection {col.name!r}")
             person = p.name
     name = clean_name(person)
-    tag = name_tag(lake, col.id, name)
     with lake.session() as s:
         p = s.scalar(select(Person).where(Person.collection_id == col.id, Person.name == name))
-        journal_id = None if p is not None else s.scalar(
-            select(ErasureJournal.id).where(ErasureJournal.collection_id == col.id, ErasureJournal.name_tag == tag)
-            .order_by(ErasureJournal.id.desc()).limit(1))
+        journals = 0 if p is not None else s.scalar(
+            select(func.count(ErasureJournal.id)).where(ErasureJournal.collection_id == col.id))
     if p is None:
+        journal_id = None
+        if journals:  # the tag needs the key: computed only when there is an erasure to recognise
+            tag = name_tag(lake, col.id, name)
+            with lake.session() as s:
+                journal_id = s.scalar(
+                    select(ErasureJournal.id)
+                    .where(ErasureJournal.collection_id == col.id, ErasureJournal.name_tag == tag)
+                    .order_by(ErasureJournal.id.desc()).limit(1))
         if journal_id is None:
             raise NotFound(_not_found_message(lake, col, name))
         return complete(lake, journal_id, name=name, scan_files=scan_files, resumed=True)
 
-    vectors, jid = _journal_and_delete(lake, col, p.id, tag, actor)
+    vectors, jid = _journal_and_delete(lake, col, p.id, name_tag(lake, col.id, name), actor)
     crash_point("forget.after_catalog")
     return complete(lake, jid, name=name, vectors=vectors, scan_files=scan_files)
 
