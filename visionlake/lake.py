@@ -57,6 +57,9 @@ class Lake:
         self._cipher = None
         self._indexes: dict[tuple[str, str], Any] = {}
         self._headers: dict[Path, tuple[int, dict[str, Any]]] = {}
+        from visionlake.keyring import register
+
+        register(self)  # the audit log reaches the lake's keys from a session's engine
 
     # ------------------------------------------------------------------ sessions
     @contextmanager
@@ -75,11 +78,12 @@ class Lake:
     # ------------------------------------------------------------------ privacy
     @property
     def cipher(self):  # -> LakeCipher
-        """AES-GCM cipher for face templates (key created on first use)."""
+        """AES-GCM cipher for face templates: the key is checked against the lake's recorded fingerprint,
+        and created on first use only for a lake that holds no encrypted data (:mod:`visionlake.keyring`)."""
         if self._cipher is None:
-            from visionlake.crypto import LakeCipher, load_or_create_key
+            from visionlake.keyring import open_cipher
 
-            self._cipher = LakeCipher(load_or_create_key(self.root))
+            self._cipher = open_cipher(self)
         return self._cipher
 
     # ------------------------------------------------------------------ collections

@@ -15,6 +15,7 @@ MODEL_MODULES: list[str] = [
     "visionlake.faces.models",
     "visionlake.fashion.models",
     "visionlake.service.models",
+    "visionlake.keyring",
 ]
 
 

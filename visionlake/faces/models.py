@@ -161,10 +161,18 @@ def after_schema(engine: Any) -> None:
 
     dialect = engine.dialect.name
     have = {c["name"] for c in inspect(engine).get_columns("audit_log")}
-    with engine.begin() as conn:
-        for name, sqltype in _AUDIT_COLUMNS:
-            if name not in have:
+    missing = [(n, t) for n, t in _AUDIT_COLUMNS if n not in have]
+    if missing:
+        with engine.begin() as conn:
+            for name, sqltype in missing:
                 conn.execute(text(f"ALTER TABLE audit_log ADD COLUMN {name} {sqltype}"))
+    with engine.connect() as conn:
+        head = conn.execute(text("SELECT count(*) FROM audit_head")).scalar()
+    if not head:  # the chain starts after the rows written before it existed
+        with engine.begin() as conn:
+            top = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar()
+            conn.execute(text("INSERT INTO audit_head (id, seq) SELECT 1, :top WHERE NOT EXISTS "
+                              "(SELECT 1 FROM audit_head)"), {"top": int(top or 0)})
     if dialect == "sqlite":
         with engine.connect() as conn:
             present = set(conn.execute(text(
