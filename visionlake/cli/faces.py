@@ -30,9 +30,13 @@ ThresholdOption = Annotated[
 
 
 def _lake(lake: Path | None, create: bool = True) -> Any:
+    """The lake, refused (exit 6, one line) when it holds encrypted faces and its key is missing or wrong."""
+    from visionlake.keyring import check_key
     from visionlake.lake import Lake
 
-    return Lake(lake, create=create)
+    lk = Lake(lake, create=create)
+    check_key(lk)
+    return lk
 
 
 def _pipeline() -> Any:

@@ -45,7 +45,7 @@ from sqlalchemy import JSON, String, Text, delete, func, select, text
 from visionlake.catalog.models import Base, Collection, Image
 from visionlake.errors import BadInput, NotFound
 from visionlake.faces import audit
-from visionlake.faces.models import AuditEntry, ErasureJournal, Face, FaceGroup, Person
+from visionlake.faces.models import ErasureJournal, Face, FaceGroup, Person
 from visionlake.faces.sync import SPACE, collection_dim, engine_index, unseal
 from visionlake.faults import crash_point
 
@@ -176,7 +176,7 @@ def _journal_and_delete(lake: Any, col: Collection, pid: int, tag: str, actor: s
                 s.execute(delete(FaceGroup).where(FaceGroup.id == gid))
                 removed["groups_emptied"] += 1
         s.execute(delete(Person).where(Person.id == pid))
-        removed["audit_entries_scrubbed"] = audit.scrub(s, refs, probes)
+        removed["audit_entries_scrubbed"] = audit.scrub(s, refs)
         removed["probes"] = len(probes)
         journal.removed = removed
         audit.record(s, "forget", col.name, [],
@@ -371,11 +371,6 @@ def verify_erasure(
         check("no face row points at the person id",
               s.scalars(select(Face.id).where(Face.person_id == person_id)).all())
         check("audit log holds none of the person's ids", [e.id for e in audit.entries_referring(s, refs)])
-        if probes:
-            gone = set(probes)
-            check("no audit entry points at an erased probe photo",
-                  [e.id for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "identify"))
-                   if audit.kept_probe(e) in gone])
         if name is not None:
             check("no text column of any catalog table contains the name", _tables_containing(s, name))
     if dim is not None:

@@ -18,7 +18,7 @@ CLI, the service and scripts behave identically. Design points where the issue l
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,14 +38,14 @@ from visionlake.faces.erasure import (  # noqa: F401 - re-exported
     verify_erasure,
 )
 from visionlake.faces.erasure import reload_index_ids as _reload_index_ids  # noqa: F401 - re-exported
+from visionlake.faces.identify import Gallery
+from visionlake.faces.identify import search_people as search_people  # re-exported: the people ranking
 from visionlake.faces.models import Face, Person
+from visionlake.faces.rows import face_record, face_row
 from visionlake.faces.sync import (
     check_pack,
     face_index,
     index_meta,
-    needs_sync,
-    seal,
-    sync_index,
 )
 
 #: Collection used by enroll/identify/people/forget when none is named.
@@ -58,9 +58,6 @@ MIN_FACE_SIZE = 32
 #: (``bench identify --gallery-jitters 10`` vs 0, same machine): rank-1 among 1M distractors 0.775
 #: vs 0.764, without distractors 0.885 vs 0.888; LFW View 2 verification 99.13% vs 98.97%.
 ENROLL_JITTERS = 10
-#: Operating points for which the pipeline ships calibrated thresholds.
-FARS = (1e-3, 1e-4)
-
 _PIPELINES: dict[tuple[Any, ...], Any] = {}
 
 
@@ -76,20 +73,21 @@ def get_pipeline(pack: str = "dlib", detector: str = "hog", **opts: Any) -> Any:
 
 
 def threshold_for(pipeline: Any, far: float | None = 1e-3, threshold: float | None = None) -> float:
-    """Cosine-similarity threshold: explicit, else the pack's calibrated value at ``far``."""
+    """Cosine-similarity threshold: explicit, else the pack's calibrated value at ``far``.
+
+    A pack without a calibrated table, or a FAR outside (0, 1), raises :class:`BadInput` from
+    :func:`visionlake.faces.thresholds.calibrated_threshold` itself, with the known packs named.
+    """
     if threshold is not None:
         if not -1.0 <= threshold <= 1.0:
             raise BadInput(f"threshold {threshold} is not a cosine similarity in [-1, 1]")
         return float(threshold)
     far = 1e-3 if far is None else float(far)
-    try:
-        if hasattr(pipeline, "threshold"):
-            return float(pipeline.threshold(far))
-        from visionlake.faces.pipeline import calibrated_threshold
+    if hasattr(pipeline, "threshold"):
+        return float(pipeline.threshold(far))
+    from visionlake.faces.thresholds import calibrated_threshold
 
-        return float(calibrated_threshold(pipeline.name, far))
-    except (KeyError, ValueError) as exc:
-        raise BadInput(f"no calibrated threshold for pack {pipeline.name!r} at FAR {far:g}: {exc}") from exc
+    return float(calibrated_threshold(pipeline.name, far))
 
 
 @dataclass
@@ -168,14 +166,6 @@ def _clean_name(person: str) -> str:
     return name
 
 
-def _ready_index(lake: Any, collection: Collection, dim: int) -> Any:
-    """The collection's face index, repaired first if a crash left it out of step with the catalog."""
-    index = face_index(lake, collection.name, dim)
-    if needs_sync(lake, collection.id, index):
-        sync_index(lake, collection.name, dim=dim)
-    return index
-
-
 # ---------------------------------------------------------------------------------------------- enroll
 def enroll(
     lake: Any,
@@ -250,11 +240,7 @@ def enroll(
         if keep_photos:
             ext = (photo.format or "jpg").lower().replace("jpeg", "jpg")
             rel = f"collections/{col.name}/enrolled/{photo.sha256[:2]}/{photo.sha256}.{ext}"
-            dest = lake.root / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(dest.name + ".tmp")
-            tmp.write_bytes(photo.data)
-            os.replace(tmp, dest)
+            lake.write_file(rel, photo.data, skip_existing=True)
             stored[photo.sha256] = rel
 
     # 3. one transaction for the person, images, faces and the audit entry
@@ -291,10 +277,9 @@ def enroll(
                 reused += 1
                 new_rows.append(row)
                 continue
-            row = Face(collection_id=col.id, image_id=img.id, box=[int(v) for v in face.box],
-                       landmarks=[[float(x), float(y)] for x, y in face.landmarks], score=float(face.score),
-                       quality=float(face.quality), crop=crop_relpath(col.name, photo.sha256, i_face),
-                       embedding=seal(lake.cipher, vec), pack=pipe.name, person_id=p.id)
+            row = face_row(lake.cipher, col.id, img.id,
+                           face_record(face, vec, crop_relpath(col.name, photo.sha256, i_face)),
+                           pipe.name, person_id=p.id)
             s.add(row)
             new_rows.append(row)
         s.flush()
@@ -340,48 +325,10 @@ def people(lake: Any, collection: str = DEFAULT_COLLECTION) -> list[dict[str, An
 
 
 # ---------------------------------------------------------------------------------------------- identify
-def search_people(index: Any, vectors: np.ndarray, top: int, lake: Any,
-                  owners: Callable[[list[int]], dict[int, int]] | None = None) -> list[list[tuple[int, float, int]]]:
-    """Top ``top`` people per query as (person_id, score, face_id), score = max over the person's faces.
-
-    Faces come back best first, so the first time a person appears is their best face: the people
-    ranking is exact as soon as ``top`` distinct people are seen; ``k`` doubles until then.
-    ``owners`` maps face ids to person ids (default: the catalog); a server that keeps that mapping
-    in memory passes its own to avoid a catalog read per query.
-    """
-    owners_of = owners or (lambda ids: _owners(lake, ids))
-    out = []
-    total = index.count()
-    for q in vectors:
-        k = min(total, max(4 * top, 32))
-        while True:
-            hits = index.search(q.reshape(1, -1), k=k, where={"known": 1})[0]
-            by_face = owners_of([h.id for h in hits])
-            ranked: list[tuple[int, float, int]] = []
-            seen: set[int] = set()
-            for h in hits:
-                pid = by_face.get(h.id)
-                if pid is None or pid in seen:
-                    continue
-                seen.add(pid)
-                ranked.append((pid, float(h.score), int(h.id)))
-                if len(ranked) == top:
-                    break
-            if len(ranked) >= top or len(hits) < k or k >= total:
-                break
-            k = min(total, k * 2)
-        out.append(ranked)
-    return out
-
-
-def _owners(lake: Any, face_ids: list[int]) -> dict[int, int]:
-    """face id -> person id, from the catalog (the index metadata is only a filter)."""
-    if not face_ids:
-        return {}
-    with lake.session() as s:
-        return {int(f): int(p) for f, p in s.execute(
-            select(Face.id, Face.person_id).where(Face.id.in_(face_ids), Face.person_id.is_not(None))
-        )}
+def open_gallery(lake: Any, collection: str = DEFAULT_COLLECTION, pipeline: Any = None) -> Gallery:
+    """A :class:`~visionlake.faces.identify.Gallery` for repeated identification (keep it and reuse it:
+    it caches what every query needs and re-reads only when the collection changed)."""
+    return Gallery(lake, collection, pipeline=pipeline)
 
 
 def identify(
@@ -395,7 +342,7 @@ def identify(
     pipeline: Any = None,
     actor: str | None = None,
 ) -> dict[str, Any]:
-    """Open-set 1:N identification of every face in a photo.
+    """Open-set 1:N identification of every face in a photo (one call: see :meth:`Gallery.identify`).
 
     Per face: ``identity`` (a name, or ``"unknown"`` when no enrolled person passes the threshold),
     ``matches`` (up to ``top`` people at or above the threshold, best first, with cosine scores) and
@@ -403,65 +350,8 @@ def identify(
     """
     if top < 1:
         raise BadInput("--top must be at least 1")
-    col = lake.collection(collection)
-    photo = read_photo(image)
-    pipe = pipeline or get_pipeline()
-    thr = threshold_for(pipe, far, threshold)
-    with lake.session() as s:
-        n_people = s.scalar(select(func.count(Person.id)).where(Person.collection_id == col.id)) or 0
-    check_pack(lake, col.id, col.name, pipe.name)
-    faces = pipe.detect(photo.image)
-    if not faces:
-        raise BadInput(f"no face found in {photo.label}")
-    vecs = np.asarray(pipe.embed(photo.image, faces), dtype=np.float32).reshape(len(faces), -1)
-    if n_people:
-        index = _ready_index(lake, col, int(pipe.dim))
-        ranked = search_people(index, vecs, top, lake)
-    else:  # an empty gallery: every face is unknown (said so, in case the collection is the wrong one)
-        ranked = [[] for _ in faces]
-    pids = sorted({pid for r in ranked for pid, _s, _f in r})
-    with lake.session() as s:
-        rows = s.execute(select(Person.id, Person.name).where(Person.id.in_(pids))).all() if pids else []
-    names = dict(rows)
-    results = []
-    matched: list[str] = []
-    for face, r in zip(faces, ranked, strict=True):
-        matches = [
-            {"person": names[pid], "person_id": pid, "score": round(score, 4), "face_id": fid}
-            for pid, score, fid in r if score >= thr
-        ]
-        w, h = box_size(face.box)
-        entry: dict[str, Any] = {
-            "box": [int(v) for v in face.box],
-            "quality": round(float(face.quality), 3),
-            "identity": matches[0]["person"] if matches else "unknown",
-            "best_score": round(r[0][1], 4) if r else None,
-            "matches": matches,
-        }
-        if min(w, h) < MIN_FACE_SIZE:
-            entry["warning"] = (f"face is only {w}x{h} px: identification is unreliable "
-                                f"below {MIN_FACE_SIZE} px")
-        results.append(entry)
-        matched += [f"person:{m['person_id']}" for m in matches[:1]]
-    probe_rel = None
-    if keep_probe:
-        ext = (photo.format or "bin").lower().replace("jpeg", "jpg")
-        probe_rel = f"collections/{col.name}/probes/{photo.sha256[:2]}/{photo.sha256}.{ext}"
-        dest = lake.root / probe_rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(photo.data)
-    with lake.session() as s:
-        audit.record(
-            s, "identify", col.name, matched,
-            detail=f"{len(faces)} face(s), {len(matched)} identified, threshold {thr:.4f}"
-            + (f", probe kept at {probe_rel}" if probe_rel else ", probe not kept"),
-            actor=actor,
-        )
-    out = {"image": photo.label, "collection": col.name, "threshold": round(thr, 4), "faces": results,
-           "probe_kept": probe_rel}
-    if not n_people:
-        out["warning"] = f"collection {col.name!r} has no enrolled people: every face is unknown"
-    return out
+    return Gallery(lake, collection, pipeline=pipeline).identify(
+        image, top=top, threshold=threshold, far=far, keep_probe=keep_probe, actor=actor)
 
 
 # ---------------------------------------------------------------------------------------------- verify

@@ -60,6 +60,12 @@ def collection_pack(lake: Any, collection_id: int) -> str | None:
         return s.scalar(select(Face.pack).where(Face.collection_id == collection_id).limit(1))
 
 
+def pack_mismatch(collection: str, have: str, pack: str) -> str:
+    """The message for templates of another pack than the collection's."""
+    return (f"collection {collection!r} holds faces embedded with {have!r}, not {pack!r}; "
+            "use the same pack or another collection")
+
+
 def check_pack(lake: Any, collection_id: int, collection: str, pack: str) -> None:
     """Refuse to mix templates of two packs (their similarities are not comparable), and to put
     templates where the lake key cannot encrypt them (:func:`require_encrypted_engine`).
@@ -69,10 +75,7 @@ def check_pack(lake: Any, collection_id: int, collection: str, pack: str) -> Non
     require_encrypted_engine(lake)
     have = collection_pack(lake, collection_id)
     if have is not None and have != pack:
-        raise BadInput(
-            f"collection {collection!r} holds faces embedded with {have!r}, not {pack!r}; "
-            "use the same pack or another collection"
-        )
+        raise BadInput(pack_mismatch(collection, have, pack))
 
 
 def face_index(lake: Any, collection: str, dim: int) -> Any:

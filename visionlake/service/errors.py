@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visionlake.errors import AlreadyExists, BadInput, ModelUnavailable, NotFound, VisionLakeError
+from visionlake.keyring import KeyProblem
 from visionlake.service.access_log import redact_path
 
 log = logging.getLogger("visionlake.service")
@@ -27,6 +28,7 @@ STATUS_OF: dict[type[VisionLakeError], int] = {
     AlreadyExists: 409,
     BadInput: 400,
     ModelUnavailable: 503,
+    KeyProblem: 503,  # the server's lake key is missing or wrong: nothing the client can change
 }
 
 
