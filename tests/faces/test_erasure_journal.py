@@ -212,3 +212,43 @@ def test_every_crash_point_named_here_exists_in_the_erasure_code():
     for point in POINTS:
         assert f'crash_point("{point}")' in source, point
         assert point in faults.CRASH_POINTS, point
+
+
+def test_verification_fails_when_a_trace_is_left_and_the_rerun_retries(enrolled):
+    """The checks can fail: a copy of the name in a stray lake file makes forget report not ok."""
+    root, *_ = enrolled
+    stray = root / "collections" / "people" / "notes.txt"
+    stray.write_text(f"meeting with {NAME}")
+    lake = Lake(root, create=False)
+    try:
+        report = gallery.forget(lake, "people", NAME)
+        assert report["ok"] is False
+        failed = [c for c in report["checks"] if not c["ok"]]
+        assert len(failed) == 1 and "collections/people/notes.txt: name" in failed[0]["found"]
+        with lake.session() as s:  # the journal stays until a verification passes
+            assert [j.state for j in s.query(ErasureJournal)] == ["done"]
+        stray.unlink()
+        again = gallery.forget(lake, "people", NAME)
+        assert again["ok"] and again["resumed"]
+        with lake.session() as s:
+            assert s.query(ErasureJournal).count() == 0
+    finally:
+        lake.close()
+
+
+def test_unconfirmed_receipts_are_purged_after_the_retention(tmp_path, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.delenv("VISIONLAKE_KEY", raising=False)
+    lake = Lake(tmp_path / "lake")
+    col = lake.create_collection("people", "faces")
+    old = datetime.now(UTC) - timedelta(days=erasure.RECEIPT_DAYS + 1)
+    with lake.session() as s:
+        s.add(ErasureJournal(collection_id=col.id, person_id=1, name_tag="0" * 64, state="done", finished_at=old))
+        s.add(ErasureJournal(collection_id=col.id, person_id=2, name_tag="1" * 64, state="done",
+                             finished_at=datetime.now(UTC)))
+    lake.close()
+    lake = Lake(tmp_path / "lake", create=False)
+    with lake.session() as s:
+        assert [j.person_id for j in s.query(ErasureJournal)] == [2]
+    lake.close()
