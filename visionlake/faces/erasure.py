@@ -64,10 +64,10 @@ def forget(lake: Any, collection: str = "people", person: str = "", actor: str |
 
     Removes face rows (with their encrypted templates), their vectors, crops, thumbnails, stored
     photos and image rows of photos that were only this person's enrollment photos, probe photos
-    kept by identifications that returned the person, group memberships, and the person's ids and
-    kept-probe paths in the audit log. Rerun after a crash, it finishes the interrupted erasure and
-    verifies it (``resumed`` is then true). The report lists each check with ``ok``; ``ok`` at the
-    top is true only when all passed.
+    kept by identifications that returned the person, group memberships, and the person's ids in
+    the audit log (through :func:`visionlake.faces.audit.scrub`, which keeps the chain valid).
+    Rerun after a crash, it finishes the interrupted erasure and verifies it (``resumed`` is then
+    true). The report lists each check with ``ok``; ``ok`` at the top is true only when all passed.
     """
     col = lake.collection(collection)
     if person_id is not None:
