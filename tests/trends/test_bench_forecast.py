@@ -26,8 +26,9 @@ def test_wide_csv_with_train_end(tmp_path: Path) -> None:
     df = pd.DataFrame(data, index=pd.date_range("2020-01-06", periods=100, freq="W-MON").strftime("%Y-%m-%d"))
     path = tmp_path / "wide.csv"
     df.to_csv(path)
-    res = bench(["--data", str(path), "--train-end", df.index[79], "--horizon", "20", "--season", "26", "--baselines",
-                 "seasonal_naive", "--cv-models", "seasonal_naive", "--cv-windows", "2", "--out", str(tmp_path / "out")])
+    res = bench(["--data", str(path), "--train-end", df.index[79], "--horizon", "20", "--season", "26",
+                 "--baselines", "seasonal_naive", "--cv-models", "seasonal_naive", "--cv-windows", "2",
+                 "--out", str(tmp_path / "out")])
     assert res["train_rows"] == 80 and res["horizon"] == 20
     assert res["mase"] is not None and res["mase"] < res["baselines"]["seasonal_naive"] * 1.1
     # the CV windows end inside the training part; the default is the pool's CV winner

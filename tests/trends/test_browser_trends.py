@@ -38,8 +38,10 @@ def colour_looks(n_months: int = 30, per_month: int = 50, seed: int = 1) -> pd.D
         rest = max(0.0, 1 - sum(p.values()))
         names, probs = [*p, "Blue"], np.array([*p.values(), rest])
         for k in range(per_month):
-            rows.append({"id": f"{m}-{k}", "city": "Nice" if k % 10 == 0 else "Paris", "created_time": (month + pd.Timedelta(days=int(rng.integers(0, 27))))
-                         .strftime("%Y-%m-%d"), "major_color": rng.choice(names, p=probs / probs.sum())})
+            day = month + pd.Timedelta(days=int(rng.integers(0, 27)))
+            rows.append({"id": f"{m}-{k}", "city": "Nice" if k % 10 == 0 else "Paris",
+                         "created_time": day.strftime("%Y-%m-%d"),
+                         "major_color": rng.choice(names, p=probs / probs.sum())})
     return pd.DataFrame(rows)
 
 
