@@ -221,8 +221,12 @@ def forecast_cmd(
     if json_out:
         from visionlake.trends.jsonsafe import clean, records
 
-        print_json(clean({"model": model, "choice": fc.attrs.get("choice"), "weights": fc.attrs.get("weights", {}),
-                          "cv_mase": fc.attrs.get("cv_mase"), "horizon": horizon, "rows": records(fc)}))
+        body = {"model": model, "choice": fc.attrs.get("choice"), "weights": fc.attrs.get("weights", {}),
+                "cv_mase": fc.attrs.get("cv_mase"), "horizon": horizon, "rows": records(fc)}
+        if clean(body["cv_mase"]) is None:
+            body["cv_reason"] = ("not cross-validated: a reference model, or a history too short for a window "
+                                 "inside it (intervals then widen like a random walk)")
+        print_json(clean(body))
         return
     from rich.table import Table
 
