@@ -204,6 +204,17 @@ def _mpl_page(pdf, hist: pd.DataFrame, fc: pd.DataFrame | None, title: str, text
     plt.close(fig)
 
 
+def _mpl_text_page(pdf, lines: list[str]) -> None:
+    """A page of plain text: the sections of the report and what each lists."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(8.27, 4.5))
+    wrapped = [w for ln in lines for w in (_wrap(ln, 110) or [""])]
+    fig.text(0.05, 0.95, "\n".join(wrapped), fontsize=8, va="top")
+    pdf.savefig(fig)
+    plt.close(fig)
+
+
 def _wrap(text: str, width: int) -> list[str]:
     import textwrap
 
@@ -308,7 +319,7 @@ def build_report(series: pd.DataFrame, signals: pd.DataFrame, forecasts: pd.Data
                          f"data-label='{sig['label']}' data-colour='{colour}'>"
                          f"<h3>{html.escape(str(uid))}<span class='tag'>{sig['label']}</span></h3>"
                          f"<p class='summary'>{html.escape(text)}</p>{div}{thumbs_html}{seg_html}</div>")
-            pdf_pages.append((hist, fc, uid, text))
+            pdf_pages.append((hist, fc, f"{heading}: {uid}", text))
         parts.append("</section>")
     low = sections[LOW_SUPPORT]
     parts.append(f"<section class='trend-section' data-section='{LOW_SUPPORT}'><h2>{LOW_SUPPORT}</h2>")
@@ -341,6 +352,12 @@ def build_report(series: pd.DataFrame, signals: pd.DataFrame, forecasts: pd.Data
         matplotlib.use("Agg")
         pdf_path = out.with_suffix(".pdf")
         with PdfPages(pdf_path) as pp:
+            lines = [title, ""]
+            for heading in (*SECTIONS, LOW_SUPPORT):
+                ids = list(sections[heading]["unique_id"])
+                lines.append(f"{heading}: " + (", ".join(map(str, ids[:12])) + (" ..." if len(ids) > 12 else "")
+                                               if ids else "none"))
+            _mpl_text_page(pp, lines)
             for hist, fc, uid, text in pdf_pages:
                 _mpl_page(pp, hist, fc, uid, text)
             if not pdf_pages:
