@@ -71,10 +71,14 @@ class CVResult:
 
     def mase(self, name: str) -> float:
         """Mean over windows of the mean MASE over series (NaN-free series only)."""
+        import warnings
+
         from visionlake.trends.forecast import mase
 
-        per = [np.nanmean(mase(tr, act, fc, self.season)) for tr, act, fc in
-               zip(self.trains, self.actuals, self.forecasts[name], strict=True)]
+        with warnings.catch_warnings():  # a window whose series all have zero scale scores nothing
+            warnings.simplefilter("ignore", RuntimeWarning)
+            per = [np.nanmean(mase(tr, act, fc, self.season)) for tr, act, fc in
+                   zip(self.trains, self.actuals, self.forecasts[name], strict=True)]
         per = [p for p in per if np.isfinite(p)]
         return float(np.mean(per)) if per else float("inf")
 
