@@ -191,6 +191,20 @@ def search_benchmark(n: int = 100_000, dim: int = 768, queries: int = 50, top: i
             "search_unfiltered_p50_ms": round(statistics.median(plain_ms), 3)}
 
 
+def backbone_part(folder: Path, id_range: tuple[int, int] | None, batch_size: int) -> dict[str, Any]:
+    """Offline-backbone heads and search: trained outside ``id_range`` (default 14000-15999), scored inside."""
+    from visionlake.bench.fashion_backbone import REPORT_IDS, backbone_benchmark
+    from visionlake.errors import ModelUnavailable
+    from visionlake.fashion.backbone import BackboneModel
+
+    try:
+        model = BackboneModel(batch_size=max(batch_size, 1))
+    except ModelUnavailable as exc:
+        print(f"backbone part skipped: {exc.message}", file=sys.stderr)
+        return {"backbone_skipped": exc.message}
+    return backbone_benchmark(folder, id_range or REPORT_IDS, model)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``bench fashion`` to the ``visionlake bench`` group."""
 
@@ -206,7 +220,7 @@ def register(app: typer.Typer) -> None:
         model_dir: Annotated[str | None, typer.Option("--model-dir", envvar="VISIONLAKE_FASHION_MODEL",
                                                       help="Real model folder for the train part.")] = None,
         skip: Annotated[list[str] | None,
-                        typer.Option(help="Parts to skip: colour, throughput, train, search.")] = None,
+                        typer.Option(help="Parts to skip: colour, throughput, train, search, backbone.")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON (always JSON).")] = True,
     ) -> None:
         from visionlake.cli.common import print_json
@@ -238,4 +252,6 @@ def register(app: typer.Typer) -> None:
                 report["train_real_model"] = {"skipped": exc.message}
         if "search" not in skip_set:
             report.update(search_benchmark(search_vectors))
+        if "backbone" not in skip_set:
+            report.update(backbone_part(folder, tuple(id_range) if id_range else None, batch_size))
         print_json(report)

@@ -41,11 +41,14 @@ def register(app: typer.Typer) -> None:
         t = Table("collection", "purpose", "images", "paths", "on disk", "indexes")
         for c in data["collections"]:
             idx = ", ".join(f"{i['space']}: {i.get('kind')} ({i.get('count')})" for i in c["indexes"]) or "-"
-            if c.get("fashion_model"):
-                idx += f" [model {c['fashion_model'].get('name')}]"
             paths = ", ".join(f"{k} {v}" for k, v in sorted(c["paths"].items())) or "-"
             t.add_row(c["name"], c["purpose"], str(c["images"]), paths, _mb(c["bytes_on_disk"]), idx)
         console.print(t)
+        for c in data["collections"]:  # which model embedded each fashion collection (queries must match)
+            m = c.get("fashion_model")
+            if m:
+                kind = "image and text" if m.get("text") else "image only: search by photo, heads on your labels"
+                console.print(f"{c['name']}: fashion model {m.get('name')} ({m.get('dim')}-d, {kind})")
 
     @app.command()
     def ingest(
