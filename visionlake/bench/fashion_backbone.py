@@ -118,6 +118,15 @@ def precision_at_k(emb: np.ndarray, article: list[str], family: list[str | None]
     return float(hits.mean())
 
 
+def chance_precision(article: list[str], family: list[str | None]) -> float:
+    """Expected precision of a random neighbour: the share of other photos matching type and family."""
+    keys = collections.Counter((a, f) for a, f in zip(article, family, strict=True) if f)
+    n = len(article)
+    if n < 2:
+        return 0.0
+    return float(sum(c * (c - 1) for c in keys.values()) / (n * (n - 1)))
+
+
 def backbone_benchmark(data: Path, id_range: tuple[int, int], model: Any, limit: int | None = None
                        ) -> dict[str, Any]:
     """The report of the module docstring, for photos inside ``id_range`` (heads trained outside it)."""
@@ -150,4 +159,5 @@ def backbone_benchmark(data: Path, id_range: tuple[int, int], model: Any, limit:
     })
     fams = [family_of_label(products[i].row["baseColour"]) for i in inside]
     report["search_precision_at_10"] = round(precision_at_k(emb[inside], col("articleType", inside), fams), 4)
+    report["search_precision_chance"] = round(chance_precision(col("articleType", inside), fams), 4)
     return report
