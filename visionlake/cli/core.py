@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from visionlake.cli.common import JsonOption, LakeOption, console, err_console, print_json
-from visionlake.ingest.validate import REASONS
+from visionlake.imageio import REASONS
 
 
 def register(app: typer.Typer) -> None:

@@ -107,7 +107,7 @@ def read_photo(src: str | os.PathLike[str] | bytes, label: str | None = None) ->
 
     Bad files raise :class:`BadInput` naming the file and the reason, the same reasons ingestion uses.
     """
-    from visionlake.ingest.validate import Rejected, decode, read_bytes
+    from visionlake.imageio import Rejected, decode, read_bytes
 
     if isinstance(src, bytes | bytearray):
         path, data, label = None, bytes(src), label or "<upload>"

@@ -131,7 +131,7 @@ def _open_image(image: str | os.PathLike[str] | PILImage.Image) -> PILImage.Imag
 def load_image(path: str | os.PathLike[str]) -> PILImage.Image:
     """Open a photo for one-off use with clear errors (missing, not an image, truncated, too big)."""
     from visionlake.config import MAX_FILE_BYTES
-    from visionlake.ingest.validate import Rejected, decode_rgb
+    from visionlake.imageio import Rejected, decode_rgb
 
     p = Path(path)
     if not p.is_file():

@@ -108,7 +108,7 @@ def _hits(collection: str, results: list[Any]) -> list[SearchHit]:
 
 
 async def _image(st: Any, upload: UploadFile) -> Any:
-    from visionlake.ingest.validate import Rejected, decode_rgb
+    from visionlake.imageio import Rejected, decode_rgb
 
     data = await upload.read()
     if not data:
