@@ -84,14 +84,14 @@ def build_lake(root: Path, n_faces: int, log: Any = print) -> dict[str, Any]:
 
     # fashion: synthetic embeddings in the tiny model's 32-d space, so text queries are comparable
     model_dir = None
-    try:
+    try:  # the tiny test model is built with the onnx package (a dev dependency)
         import onnx  # noqa: F401
-
+    except ImportError:
+        onnx = None
+    if onnx is not None:
         from visionlake.fashion.tiny_model import build_tiny_model
 
         model_dir = str(build_tiny_model(root / "tiny-model"))
-    except ImportError:
-        pass
     settings = {"tagger_options": {"model": model_dir}} if model_dir else None
     fcol = lake.create_collection("looks", "fashion", settings=settings)
     fvecs = rng.standard_normal((FASHION_N, 32)).astype(np.float32)

@@ -1,8 +1,9 @@
 """The visionlake service: one FastAPI app exposing the lake over HTTP, plus the web UI.
 
-``create_app(lake_path)`` builds everything; ``visionlake serve`` runs it with uvicorn. Areas whose
-Python API is not installed (faces, fashion, trends) are simply not mounted, and ``/health`` says
-which are. The OpenAPI page (``/docs``) is the API reference.
+``create_app(lake_path)`` builds everything; ``visionlake serve`` runs it with uvicorn. Every area of
+:data:`visionlake.areas.AREAS` is mounted (a route module that fails to import fails the app: it is
+part of the package, never an optional feature), and ``/health`` lists them. The OpenAPI page
+(``/docs``) is the API reference.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select, text
 
+from visionlake.areas import AREAS
 from visionlake.service.deps import Caller, State
 from visionlake.service.errors import COMMON, install_error_handlers, responses
 from visionlake.service.jobs import JobRunner
@@ -31,13 +33,6 @@ from visionlake.service.state import ServiceState
 
 log = logging.getLogger("visionlake.service")
 STATIC = Path(__file__).parent / "static"
-
-#: area -> (router module, module whose import proves the area's Python API is installed)
-AREAS: dict[str, tuple[str, str]] = {
-    "faces": ("visionlake.service.routes.faces", "visionlake.faces.gallery"),
-    "fashion": ("visionlake.service.routes.fashion", "visionlake.fashion.search"),
-    "trends": ("visionlake.service.routes.trends", "visionlake.trends"),
-}
 
 CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; "
        "script-src 'self'; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'")
@@ -50,18 +45,6 @@ def _version() -> str:
         return version("visionlake")
     except Exception:  # noqa: BLE001 - not installed as a distribution
         return "0+unknown"
-
-
-def _load_router(module: str, probe: str) -> Any:
-    """The area's router, or None when the area's code is not there (yet)."""
-    try:
-        importlib.import_module(probe)
-        return importlib.import_module(module).router
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("visionlake"):
-            log.info("area module %s not available (%s): its endpoints are not mounted", probe, exc.name)
-            return None
-        raise
 
 
 def create_app(
@@ -128,13 +111,10 @@ def create_app(
     app.include_router(collections.router)
     app.include_router(ingest.router)
     areas: dict[str, bool] = {}
-    for area, (module, probe) in AREAS.items():
-        router = _load_router(module, probe)
-        areas[area] = router is not None
-        if router is not None:
-            app.include_router(router)
-    if areas["faces"]:
-        app.include_router(audit.router)
+    for area in AREAS:
+        app.include_router(importlib.import_module(area.routes).router)
+        areas[area.name] = True
+    app.include_router(audit.router)
     app.include_router(admin.router)
     st.areas = areas  # type: ignore[attr-defined]
 

@@ -86,11 +86,7 @@ def purge(lake: Any, days: int, collections: list[str] | None = None) -> dict[st
     collection and are purged only by a lake-wide purge. Returns counts.
     """
     from visionlake.catalog.models import Collection
-
-    try:
-        from visionlake.faces.models import Face
-    except ImportError:  # faces not installed: only probe files can exist
-        Face = None  # type: ignore[assignment]  # noqa: N806
+    from visionlake.faces.models import Face
     cutoff = datetime.now(UTC) - timedelta(days=days)
     cutoff_ts = time.time() - days * 86400
     report: dict[str, Any] = {"days": days, "cutoff": cutoff.isoformat(), "probe_photos_deleted": 0,
@@ -112,8 +108,6 @@ def purge(lake: Any, days: int, collections: list[str] | None = None) -> dict[st
                         os.unlink(p)
                         report["probe_photos_deleted"] += 1
                         report["bytes_freed"] += st.st_size
-        if Face is None:
-            continue
         with lake.session() as s:
             rows = s.execute(select(Face.id, Face.crop, Face.created_at).where(
                 Face.collection_id == col.id, Face.person_id.is_(None), Face.crop.is_not(None))).all()

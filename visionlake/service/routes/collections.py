@@ -24,13 +24,10 @@ def _summary(st: Any, col: Collection) -> dict[str, Any]:
         images = s.scalar(select(func.count(Image.id)).where(Image.collection_id == col.id)) or 0
         people = faces = None
         if col.purpose == "faces":
-            try:
-                from visionlake.faces.models import Face, Person
+            from visionlake.faces.models import Face, Person
 
-                people = s.scalar(select(func.count(Person.id)).where(Person.collection_id == col.id)) or 0
-                faces = s.scalar(select(func.count(Face.id)).where(Face.collection_id == col.id)) or 0
-            except ImportError:
-                pass
+            people = s.scalar(select(func.count(Person.id)).where(Person.collection_id == col.id)) or 0
+            faces = s.scalar(select(func.count(Face.id)).where(Face.collection_id == col.id)) or 0
     indexes = []
     root = lake.collection_dir(col.name) / "index"
     if root.is_dir():
