@@ -169,11 +169,6 @@ class RunningTopK:
             self.scores = np.take_along_axis(all_s, order, axis=1)
             self.ids = np.take_along_axis(all_i, order, axis=1)
 
-    def snapshot(self) -> RunningTopK:
-        out = RunningTopK(self.probes, self.k)
-        out.scores, out.ids = self.scores.copy(), self.ids.copy()
-        return out
-
 
 def recall(found: list[list[int]], truth: np.ndarray) -> dict[str, float]:
     """recall@1: the exact nearest is the first hit; recall@10: share of the exact top-10 found in 10."""

@@ -9,6 +9,7 @@ import typer
 
 from visionlake.bench.forecast import run_benchmark
 from visionlake.cli.common import JsonOption, console, print_json
+from visionlake.trends.forecast import MODEL_NAMES
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +26,8 @@ def register(app: typer.Typer) -> None:
             "--baselines", help="Comma list of seasonal_naive,ets,theta,tbats; 'none' to skip.")
         ] = "seasonal_naive,ets,tbats",
         signal: Annotated[Path | None, typer.Option("--signal", help="Wide CSV of a weak signal.")] = None,
-        model: Annotated[str, typer.Option("--model", help="Forecaster to score.")] = "default",
+        model: Annotated[str, typer.Option("--model",
+                                           help=f"Forecaster to score: {', '.join(MODEL_NAMES)}.")] = "default",
         json_out: JsonOption = False,
     ) -> None:
         """Mean MASE of the default forecaster and reference models on wide weekly series."""

@@ -16,6 +16,7 @@ import typer
 
 from visionlake.cli.common import JsonOption, LakeOption, console, print_json
 from visionlake.errors import BadInput
+from visionlake.trends.forecast import MODEL_NAMES
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -199,8 +200,7 @@ def forecast_cmd(
     attribute: AttrOpt = None, by: ByOpt = "week", segment: SegOpt = None, min_support: SupportOpt = 10,
     id_column: IdOpt = None,
     horizon: Annotated[int, typer.Option("--horizon", min=1, help="Periods to forecast.")] = 52,
-    model: Annotated[str, typer.Option("--model", help="default, global, decomp, seasonal_naive, ets, "
-                                                       "theta or tbats.")] = "default",
+    model: Annotated[str, typer.Option("--model", help=f"{', '.join(MODEL_NAMES)}.")] = "default",
     top: Annotated[int | None, typer.Option("--top", help="Only the N series with most looks.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write forecasts (.csv or .parquet).")] = None,
     lake: LakeOption = None, json_out: JsonOption = False,
@@ -239,7 +239,7 @@ def report_cmd(
     weighted: WeightOpt = False, id_column: IdOpt = None, images: ThumbOpt = None,
     horizon: Annotated[int, typer.Option("--horizon", min=1)] = 12,
     top: Annotated[int, typer.Option("--top", min=1, help="Rising/falling values shown.")] = 6,
-    model: Annotated[str, typer.Option("--model")] = "default",
+    model: Annotated[str, typer.Option("--model", help=f"{', '.join(MODEL_NAMES)}.")] = "default",
     no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Skip the PDF.")] = False,
     lake: LakeOption = None, json_out: JsonOption = False,
 ) -> None:

@@ -36,10 +36,6 @@ AVERAGE_MAX = 20_000
 #: dlib-resnet-v1: 0.94 maximised BCubed F (0.949) on the people of LFW View 1 ``pairsDevTrain.txt``
 #: (4,615 images), swept 0.93-0.95 in steps of 0.005; its impostor similarities centre near 0.84.
 CLUSTER_THRESHOLDS: dict[str, float] = {"dlib-resnet-v1": 0.94}
-#: A new face joins an existing group when its similarity to the group centroid reaches this
-#: threshold plus this margin (centroids are smoother than single faces, so they score higher).
-JOIN_MARGIN = 0.0
-
 
 def default_threshold(pack: str) -> float:
     """Threshold for a pack: the measured clustering value, else its FAR 1e-3 verification threshold."""
@@ -206,7 +202,7 @@ def cluster(lake: Any, collection: str, threshold: float | None = None, method: 
     if skip_enrolled_matches and has_people:
         index = face_index(lake, col.name, vecs.shape[1])
         sync_index(lake, col.name, dim=vecs.shape[1])
-        from visionlake.faces.pipeline import calibrated_threshold
+        from visionlake.faces.thresholds import calibrated_threshold
 
         id_thr = float(calibrated_threshold(pack, 1e-3))
         for i, hits in enumerate(index.search(vecs, k=1, where={"known": 1})):
@@ -223,7 +219,7 @@ def cluster(lake: Any, collection: str, threshold: float | None = None, method: 
         sims = vecs @ cents.T
         best = sims.argmax(axis=1)
         best_s = sims[np.arange(len(vecs)), best]
-        for i in np.nonzero(keep & (best_s >= thr + JOIN_MARGIN))[0].tolist():
+        for i in np.nonzero(keep & (best_s >= thr))[0].tolist():
             assign[int(ids[i])] = int(uniq[best[i]])
             keep[i] = False
         report["joined_existing"] = len(assign)

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
-from visionlake.catalog.models import Collection
 from visionlake.errors import BadInput
 from visionlake.faces.models import Face
 
@@ -146,7 +145,3 @@ def _add(index: Any, ids: list[int], vecs: np.ndarray, persons: dict[int, int | 
     if unknown:
         index.add([ids[k] for k in unknown], vecs[unknown])
 
-
-def collection_row(lake: Any, name: str) -> Collection:
-    """The collection row (raises ``NotFound`` listing the known names)."""
-    return lake.collection(name)

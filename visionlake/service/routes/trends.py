@@ -37,6 +37,7 @@ from visionlake.errors import BadInput, NotFound
 from visionlake.service.deps import State, Viewer, find_collection
 from visionlake.service.errors import COMMON, ApiError, responses
 from visionlake.service.limits import run_blocking
+from visionlake.trends.forecast import ModelName
 
 router = APIRouter(tags=["trends"])
 
@@ -44,12 +45,11 @@ router = APIRouter(tags=["trends"])
 OBS_TTL_S = 30.0
 #: Rows of series returned at most (the dashboard asks for the largest series first).
 MAX_SERIES_ROWS = 50_000
-MODELS = ("default", "global", "decomp", "seasonal_naive", "ets", "theta", "tbats")
 TABLE_ID = r"^[0-9a-f]{24}$"
 _NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 Period = Literal["week", "month", "season", "year"]
-Model = Literal["default", "global", "decomp", "seasonal_naive", "ets", "theta", "tbats"]
+Model = ModelName
 ColumnName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
