@@ -7,11 +7,14 @@ blocks included) is an arrow from one top-level *area* (``visionlake/<area>`` or
 ======== =============================================== ==========================================
 layer    areas                                           role
 ======== =============================================== ==========================================
-base     errors, config, areas                           user-facing errors, settings, the list of
-                                                         areas (by module name) and extras
-core     crypto, imageio, models, catalog, index, lake   keys, image input, model files, catalog
-                                                         tables, vector indexes, the lake folder;
-                                                         may use each other (without cycles)
+base     errors, config, faults, areas                   user-facing errors, settings, crash points
+                                                         for tests, the list of areas (by module
+                                                         name: tables, routes, CLI groups, lake
+                                                         hooks, encrypted columns) and extras
+core     crypto, keyring, imageio, models, catalog,      encryption and the lake key, image input,
+         index, lakefiles, lake                          model files, catalog tables, vector
+                                                         indexes, atomic lake files, the lake
+                                                         folder; may use each other (no cycles)
 plug-ins analysers                                       the analyser interface ingestion runs
 library  faces, fashion, trends, ingest                  what the product does; independent of
                                                          each other (faces never imports ingest)
@@ -47,8 +50,8 @@ TESTS_DIR = Path(__file__).parent
 
 #: (layer, areas, whether areas of this layer may import each other). Lowest layer first.
 LAYERS: list[tuple[str, frozenset[str], bool]] = [
-    ("base", frozenset({"errors", "config", "areas"}), True),
-    ("core", frozenset({"crypto", "imageio", "models", "catalog", "index", "lake"}), True),
+    ("base", frozenset({"errors", "config", "faults", "areas"}), True),
+    ("core", frozenset({"crypto", "keyring", "imageio", "models", "catalog", "index", "lakefiles", "lake"}), True),
     ("plug-ins", frozenset({"analysers"}), False),
     ("library", frozenset({"faces", "fashion", "trends", "ingest"}), False),
     ("service", frozenset({"service"}), False),

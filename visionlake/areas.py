@@ -10,7 +10,27 @@ the extra (see :data:`EXTRAS`).
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SealedColumn:
+    """A catalog column whose values are encrypted with the lake key.
+
+    The key ring checks a new key against one stored value and re-encrypts every value on rotation;
+    it reaches the column through this record, so core code never imports an area's tables.
+    """
+
+    #: ``"module:Class"`` of the table's ORM model.
+    model: str
+    #: Attribute holding the ciphertext, and the integer primary key rows are walked by.
+    column: str
+    id_column: str
+    #: Associated data every value was sealed with.
+    associated: bytes
 
 
 @dataclass(frozen=True)
@@ -26,11 +46,19 @@ class Area:
     routes: str
     #: Module with the area's Typer ``app``.
     cli: str
+    #: ``"module:function"`` run with each :class:`~visionlake.lake.Lake` as it opens (None: nothing).
+    on_lake_open: str | None = None
+    #: Columns of the area's tables encrypted with the lake key.
+    sealed: tuple[SealedColumn, ...] = ()
 
 
 AREAS: tuple[Area, ...] = (
     Area("faces", "Detect, verify, enroll, identify, cluster and forget faces.",
-         "visionlake.faces.models", "visionlake.service.routes.faces", "visionlake.cli.faces"),
+         "visionlake.faces.models", "visionlake.service.routes.faces", "visionlake.cli.faces",
+         # erasures of people that a crash interrupted are finished before anything else reads the lake
+         on_lake_open="visionlake.faces.erasure:finish_pending",
+         sealed=(SealedColumn("visionlake.faces.models:Face", "embedding", "id",
+                              b"visionlake:face-embedding:v1"),)),
     Area("fashion", "Tag garments, name colours, train heads on your labels, search looks.",
          "visionlake.fashion.models", "visionlake.service.routes.fashion", "visionlake.cli.fashion"),
     Area("trends", "Attribute curves, rising/falling signals, forecasts and reports.",
@@ -46,6 +74,26 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 }
 
 
+def resolve(ref: str) -> Any:
+    """The object a ``"module:attribute"`` reference names (imported; a failure is raised)."""
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def lake_open_hooks() -> Iterator[Callable[[Any], object]]:
+    """Each area's ``on_lake_open`` function, in area order."""
+    for area in AREAS:
+        if area.on_lake_open:
+            yield resolve(area.on_lake_open)
+
+
+def sealed_columns() -> Iterator[tuple[Any, SealedColumn]]:
+    """(ORM model, record) of every column encrypted with the lake key."""
+    for area in AREAS:
+        for sealed in area.sealed:
+            yield resolve(sealed.model), sealed
+
+
 def missing_extra(exc: ImportError) -> str | None:
     """The extra whose absence caused ``exc``, or None when it is anything else (our own code included)."""
     name = (getattr(exc, "name", None) or "").split(".")[0]
@@ -55,4 +103,5 @@ def missing_extra(exc: ImportError) -> str | None:
     return None
 
 
-__all__ = ["AREAS", "EXTRAS", "Area", "missing_extra"]
+__all__ = ["AREAS", "EXTRAS", "Area", "SealedColumn", "lake_open_hooks", "missing_extra", "resolve",
+           "sealed_columns"]

@@ -17,6 +17,7 @@ MODEL_MODULES: list[str] = [
     "visionlake.catalog.models",
     *(a.tables for a in AREAS if a.tables),
     "visionlake.service.models",
+    "visionlake.keyring",
 ]
 
 
@@ -51,7 +52,16 @@ def create_catalog_engine(url: str) -> Engine:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet (idempotent)."""
+    """Create every table that does not exist yet (idempotent).
+
+    A model module may define ``after_schema(engine)``: it runs after ``create_all`` for what
+    ``create_all`` cannot do on an existing lake (a column added to an old table, triggers).
+    """
+    modules = []
     for name in MODEL_MODULES:
-        importlib.import_module(name)  # part of the package: a failure here is a bug, raised
+        modules.append(importlib.import_module(name))  # part of the package: a failure is a bug, raised
     Base.metadata.create_all(engine)
+    for mod in modules:
+        hook = getattr(mod, "after_schema", None)
+        if hook is not None:
+            hook(engine)
