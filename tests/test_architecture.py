@@ -215,12 +215,17 @@ def test_bench_is_a_library_without_the_command_line(graph: list[Import]) -> Non
 
 def test_every_area_module_is_there_and_imports() -> None:
     """Each module named by the one list of areas imports (a typo fails here, not as a missing feature)."""
-    from visionlake.areas import AREAS
+    from visionlake.areas import AREAS, resolve
 
     assert [a.name for a in AREAS] == ["faces", "fashion", "trends"]
     for area in AREAS:
         for module in filter(None, (area.tables, area.routes, area.cli)):
             importlib.import_module(module)
+        for ref in filter(None, (area.on_lake_open, *(s.model for s in area.sealed),
+                                 *(r for _n, r in area.analysers))):
+            assert resolve(ref) is not None, ref
+        for sealed in area.sealed:
+            assert hasattr(resolve(sealed.model), sealed.column) and hasattr(resolve(sealed.model), sealed.id_column)
 
 
 def test_a_broken_area_fails_the_service_cli_and_catalog(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -50,6 +50,9 @@ class Area:
     on_lake_open: str | None = None
     #: Columns of the area's tables encrypted with the lake key.
     sealed: tuple[SealedColumn, ...] = ()
+    #: (name, ``"module:Class"``) of the analysers ingestion runs, in order after the thumbnail, on a
+    #: collection whose purpose is this area's name (none: the area is not a collection purpose).
+    analysers: tuple[tuple[str, str], ...] = ()
 
 
 AREAS: tuple[Area, ...] = (
@@ -58,9 +61,12 @@ AREAS: tuple[Area, ...] = (
          # erasures of people that a crash interrupted are finished before anything else reads the lake
          on_lake_open="visionlake.faces.erasure:finish_pending",
          sealed=(SealedColumn("visionlake.faces.models:Face", "embedding", "id",
-                              b"visionlake:face-embedding:v1"),)),
+                              b"visionlake:face-embedding:v1"),),
+         analysers=(("faces", "visionlake.faces.analyser:FaceAnalyser"),)),
     Area("fashion", "Tag garments, name colours, train heads on your labels, search looks.",
-         "visionlake.fashion.models", "visionlake.service.routes.fashion", "visionlake.cli.fashion"),
+         "visionlake.fashion.models", "visionlake.service.routes.fashion", "visionlake.cli.fashion",
+         analysers=(("colour", "visionlake.fashion.analyser:ColourAnalyser"),
+                    ("tagger", "visionlake.fashion.analyser:TaggerAnalyser"))),
     Area("trends", "Attribute curves, rising/falling signals, forecasts and reports.",
          None, "visionlake.service.routes.trends", "visionlake.cli.trends"),
 )
