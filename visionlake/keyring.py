@@ -31,13 +31,16 @@ import os
 import signal
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import LargeBinary, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from visionlake.catalog.models import Base
 from visionlake.crypto import DecryptionError, LakeCipher
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 KEY_FILE = Path("keys") / "lake.key"
 NEW_KEY_FILE = Path("keys") / "lake.key.new"
@@ -109,12 +112,12 @@ def _write_key_file(path: Path, key: bytes) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- catalog
-def _get(lake: Any, name: str) -> bytes | None:
+def _get(lake: Lake, name: str) -> bytes | None:
     with lake.engine.connect() as conn:
         return conn.execute(select(LakeSecret.value).where(LakeSecret.name == name)).scalar()
 
 
-def _put(lake: Any, name: str, value: bytes) -> None:
+def _put(lake: Lake, name: str, value: bytes) -> None:
     with lake.session() as s:
         row = s.get(LakeSecret, name)
         if row is None:
@@ -123,7 +126,7 @@ def _put(lake: Any, name: str, value: bytes) -> None:
             row.value = value
 
 
-def _first_template(lake: Any) -> tuple[bytes, bytes] | None:
+def _first_template(lake: Lake) -> tuple[bytes, bytes] | None:
     """One encrypted value of the lake and its associated data (columns from :mod:`visionlake.areas`)."""
     from visionlake.areas import sealed_columns
 
@@ -147,7 +150,7 @@ def _encrypted_index_dirs(root: Path) -> list[Path]:
     return out
 
 
-def holds_ciphertext(lake: Any) -> bool:
+def holds_ciphertext(lake: Lake) -> bool:
     """Whether the lake holds anything encrypted with its key (templates, index files, a fingerprint)."""
     return (_get(lake, _FP_NAME) is not None or _first_template(lake) is not None
             or bool(_encrypted_index_dirs(lake.root)))
@@ -157,7 +160,7 @@ def holds_ciphertext(lake: Any) -> bool:
 _LAKES: dict[int, weakref.ref[Any]] = {}
 
 
-def register(lake: Any) -> None:
+def register(lake: Lake) -> None:
     """Remember which lake an engine belongs to, so code holding only a session (the audit log) can
     reach the lake's keys."""
     _LAKES[id(lake.engine)] = weakref.ref(lake)
@@ -178,7 +181,7 @@ def _restore_hint(root: Path) -> str:
             "base64 key")
 
 
-def open_cipher(lake: Any) -> LakeCipher:
+def open_cipher(lake: Lake) -> LakeCipher:
     """The lake's cipher, after checking the key against the lake (see the module docstring)."""
     root = lake.root
     if (root / NEW_KEY_FILE).exists():
@@ -211,7 +214,7 @@ def open_cipher(lake: Any) -> LakeCipher:
     return cipher
 
 
-def _put_if_free(lake: Any, name: str, value: bytes) -> None:
+def _put_if_free(lake: Lake, name: str, value: bytes) -> None:
     """Record a value unless the catalog is busy or read-only right now (then the next open records it).
 
     The cipher is often first needed inside a write transaction of this very process (enrollment
@@ -240,7 +243,7 @@ def _put_if_free(lake: Any, name: str, value: bytes) -> None:
         pass
 
 
-def check_key(lake: Any) -> None:
+def check_key(lake: Lake) -> None:
     """Refuse early (one line, exit 6) when a lake with encrypted data has no key or the wrong one.
 
     For commands that may not decrypt anything themselves (listing people) but must not run on a
@@ -250,7 +253,7 @@ def check_key(lake: Any) -> None:
         _ = lake.cipher
 
 
-def audit_mac_key(lake: Any, session: Any = None) -> bytes:
+def audit_mac_key(lake: Lake, session: Any = None) -> bytes:
     """The audit log's HMAC key (random, created once, stored sealed with the lake key).
 
     ``session``: the caller's transaction, which creates the key when the lake has none yet (a
@@ -302,7 +305,7 @@ def _reseal(blob: bytes, old: LakeCipher, new: LakeCipher, aad: bytes) -> bytes 
         return new.encrypt(old.decrypt(blob, associated=aad), associated=aad)
 
 
-def rotate_lake_key(lake: Any, batch: int = 500) -> dict[str, Any]:
+def rotate_lake_key(lake: Lake, batch: int = 500) -> dict[str, Any]:
     """Re-encrypt everything under a new key, then retire the old one (crash-safe; rerun to resume)."""
     from sqlalchemy import update
 

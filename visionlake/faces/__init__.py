@@ -6,12 +6,16 @@ The functions below share one lazily built :class:`FacePipeline` (dlib pack) per
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from visionlake.faces.identify import Gallery
 from visionlake.faces.pipeline import DetectedFace, FacePipeline, calibrated_threshold, load_image
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 _DEFAULT: FacePipeline | None = None
 
@@ -60,7 +64,8 @@ def compare_faces(known: Any, candidate: np.ndarray, threshold: float | None = N
     return [bool(1.0 - d >= threshold) for d in face_distance(known, candidate)]
 
 
-def open_gallery(lake: Any = None, collection: str = "people", pipeline: Any = None) -> Gallery:
+def open_gallery(lake: Lake | str | os.PathLike[str] | None = None, collection: str = "people",
+                 pipeline: Any = None) -> Gallery:
     """A faces collection opened for repeated identification: ``g.identify("photo.jpg")`` or
     ``g.identify_vectors(face_encodings(img))``. ``lake`` is a :class:`~visionlake.lake.Lake` or its
     folder (default: ``VISIONLAKE_LAKE`` / ``./lake``). Keep the object: it caches names, pack and

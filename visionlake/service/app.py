@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
@@ -31,6 +31,9 @@ from visionlake.service.limits import BodySizeLimit, ServiceLimits
 from visionlake.service.metrics import Metrics, MetricsMiddleware
 from visionlake.service.schemas import Health
 from visionlake.service.state import ServiceState
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 log = logging.getLogger("visionlake.service")
 STATIC = Path(__file__).parent / "static"
@@ -51,7 +54,7 @@ def _version() -> str:
 def create_app(
     lake_path: str | os.PathLike[str] | None = None,
     *,
-    lake: Any = None,
+    lake: Lake | None = None,
     limits: ServiceLimits | None = None,
     ingest_roots: list[str | os.PathLike[str]] | None = None,
     job_workers: int | None = None,

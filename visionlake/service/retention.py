@@ -18,22 +18,25 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from visionlake.errors import BadInput
 from visionlake.service.models import ServiceSetting
 
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
+
 KEY = "retention_days"
 
 
-def trend_tables_dir(lake: Any) -> Path:
+def trend_tables_dir(lake: Lake) -> Path:
     """Where ``POST /trends/tables`` keeps uploaded tables: ``<id>.csv|.parquet`` + ``<id>.json``."""
     return Path(lake.root) / "service" / "trend_tables"
 
 
-def delete_trend_table(lake: Any, meta: dict[str, Any]) -> int:
+def delete_trend_table(lake: Lake, meta: dict[str, Any]) -> int:
     """Remove an uploaded table's data file and then its facts file; returns the bytes freed."""
     folder = trend_tables_dir(lake)
     freed = 0
@@ -45,7 +48,7 @@ def delete_trend_table(lake: Any, meta: dict[str, Any]) -> int:
     return freed
 
 
-def _purge_trend_tables(lake: Any, cutoff: datetime, report: dict[str, Any]) -> None:
+def _purge_trend_tables(lake: Lake, cutoff: datetime, report: dict[str, Any]) -> None:
     import json
 
     folder = trend_tables_dir(lake)
@@ -61,13 +64,13 @@ def _purge_trend_tables(lake: Any, cutoff: datetime, report: dict[str, Any]) -> 
             report["trend_tables_deleted"] += 1
 
 
-def get_retention_days(lake: Any) -> int | None:
+def get_retention_days(lake: Lake) -> int | None:
     with lake.session() as s:
         row = s.get(ServiceSetting, KEY)
         return None if row is None or row.value is None else int(row.value)
 
 
-def set_retention_days(lake: Any, days: int | None) -> int | None:
+def set_retention_days(lake: Lake, days: int | None) -> int | None:
     if days is not None and (days < 0 or days > 36_500):
         raise BadInput("retention must be between 0 and 36500 days (or null to keep forever)")
     with lake.session() as s:
@@ -79,7 +82,7 @@ def set_retention_days(lake: Any, days: int | None) -> int | None:
     return days
 
 
-def purge(lake: Any, days: int, collections: list[str] | None = None) -> dict[str, Any]:
+def purge(lake: Lake, days: int, collections: list[str] | None = None) -> dict[str, Any]:
     """Delete probe photos, unmatched face crops and uploaded trend tables older than ``days`` days.
 
     ``collections`` limits the purge to those collections' files; uploaded tables belong to no
