@@ -215,6 +215,26 @@ def test_the_checks_name_the_offending_import(graph: list[Import]) -> None:
     assert any(i.typing_only and i.source == "visionlake.keyring" and i.target == "visionlake.lake" for i in graph)
 
 
+def test_every_import_of_our_own_code_resolves() -> None:
+    """Each ``from visionlake.x import y`` anywhere (function-level ones included, which run only when
+    their function does) names a module that exists and a name it defines: a typo fails here."""
+    broken = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            ours = isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "visionlake"
+            if not ours or node.level:
+                continue
+            where = f"{path.relative_to(PACKAGE_DIR.parent)}:{node.lineno}"
+            try:
+                mod = importlib.import_module(node.module)
+            except ImportError as exc:
+                broken.append(f"{where}: {node.module}: {exc}")
+                continue
+            broken += [f"{where}: {node.module} has no {a.name!r}" for a in node.names
+                       if not hasattr(mod, a.name) and not _is_module(f"{node.module}.{a.name}")]
+    assert not broken, "imports that cannot work:\n  " + "\n  ".join(broken)
+
+
 def test_bench_is_a_library_without_the_command_line(graph: list[Import]) -> None:
     """bench/ never imports Typer or the CLI: ``visionlake bench ...`` lives in cli/bench_*.py."""
     offenders = [str(i) for i in graph if area_of(i.source) == "bench" and area_of(i.target) == "cli"]
