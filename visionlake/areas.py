@@ -1,7 +1,9 @@
 """The one list of the project's areas (faces, fashion, trends) and where each plugs in.
 
-The catalog creates each area's tables, the service mounts each area's routes and the CLI adds each
-area's command group from this list, by module name, so that a core module never imports an area.
+From this list, by module name, the catalog creates each area's tables, the service mounts its routes,
+the CLI adds its command group, ingestion picks its analysers, the lake runs its open hook and the
+key ring reaches its encrypted columns: core modules never import an area, and adding an area is
+one entry here.
 Every module named here is part of the package: importing it must succeed, and a failure (a typo,
 a broken import) is raised, never turned into a silently missing feature. Optional *extras*
 (milvus, ray, clip, postgres) are imported only where used and fail there with a message naming
@@ -35,7 +37,7 @@ class SealedColumn:
 
 @dataclass(frozen=True)
 class Area:
-    """One area: its catalog tables, service routes and CLI group, each a module name."""
+    """One area and the places it plugs into, each named as a module (or ``"module:attribute"``)."""
 
     name: str
     #: One line shown as the CLI group's help.
