@@ -1,14 +1,19 @@
-"""Shared CLI plumbing: the console, the ``--lake`` option, JSON output and error handling."""
+"""Shared CLI plumbing: the console, the ``--lake`` and ``-c/--collection`` options, JSON output, tables
+that never cut their key column, progress on stderr and error handling."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from visionlake.errors import VisionLakeError
 
@@ -20,6 +25,129 @@ LakeOption = Annotated[
     typer.Option("--lake", envvar="VISIONLAKE_LAKE", help="Lake folder (default ./lake)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+
+#: The one spelling of the collection option: every command that takes a collection accepts both.
+COLLECTION_FLAGS = ("--collection", "-c")
+#: The collection face commands use when none is named (``faces enroll`` creates it).
+DEFAULT_FACES_COLLECTION = "people"
+
+
+def collection_option(help: str = "Collection.") -> Any:
+    """A ``typer.Option`` spelled ``-c/--collection`` (use it in ``Annotated[..., collection_option()]``)."""
+    return typer.Option(*COLLECTION_FLAGS, help=help)
+
+
+#: A required collection.
+CollectionOption = Annotated[str, collection_option("Collection.")]
+#: A collection that defaults to ``people`` (every ``faces`` command).
+FacesCollectionOption = Annotated[
+    str, collection_option(f"Faces collection (default {DEFAULT_FACES_COLLECTION!r}, created on first enroll).")
+]
+#: An optional collection (a filter, or one of two sources).
+OptionalCollectionOption = Annotated[str | None, collection_option("Only this collection.")]
+
+
+def cli_table(*columns: str, keys: Sequence[str] = (), numeric: Sequence[str] = (), title: str | None = None,
+              **kwargs: Any) -> Table:
+    """A Rich table that never cuts a value: at 80 columns or in a pipe, long values fold onto more lines.
+
+    Key columns (what a row is about: a file name, a series id) fold and get a minimum width so that
+    they stay readable; numeric columns stay on one line (they are short) and align right; every
+    other column wraps or folds. Rich's default would end long words with an ellipsis, which loses
+    exactly the part of a key (``major_color=...``) that tells rows apart.
+    """
+    t = Table(title=title, **kwargs)
+    for c in columns:
+        if c in keys:
+            t.add_column(c, overflow="fold", min_width=min(24, max(8, len(c))), ratio=None)
+        elif c in numeric:
+            t.add_column(c, justify="right", no_wrap=True)
+        else:
+            t.add_column(c, overflow="fold")
+    return t
+
+
+@contextmanager
+def progress_status(label: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+    """Progress of a long command on stderr, also when stdout carries ``--json``.
+
+    Yields ``advance(n=1, total=None, label=None)``. On a terminal it is a Rich bar (or a spinner with
+    elapsed time when the total is unknown); elsewhere (a pipe, CI logs) one line every 10 s at most,
+    so logs show that the command is alive without a flood of lines.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    live = err_console.is_terminal
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err_console,
+                        disable=not live, transient=False)
+    state = {"last": 0.0}
+    with progress:
+        task = progress.add_task(label, total=total)
+
+        def advance(n: int = 1, total: int | None = None, label: str | None = None) -> None:
+            if total is not None:
+                progress.update(task, total=total)
+            if label is not None:
+                progress.update(task, description=label)
+            progress.advance(task, n)
+            if not live:
+                now = time.monotonic()
+                if now - state["last"] >= 10.0:
+                    state["last"] = now
+                    t = progress.tasks[0]
+                    of = f"/{int(t.total)}" if t.total else ""
+                    err_console.print(f"{t.description}: {int(t.completed)}{of} ({t.elapsed or 0:.0f} s)",
+                                      highlight=False)
+
+        if not live:
+            err_console.print(f"{label} ...", highlight=False)
+        yield advance
+
+
+def _list_label(param: Any) -> str | None:
+    """``<list[Path]>`` -> ``path`` for a repeatable parameter (Typer's own type label), else None."""
+    try:
+        label = param.display_type(None)
+    except Exception:  # noqa: BLE001 - help cosmetics never break a command
+        return None
+    if isinstance(label, str) and label.startswith("<list[") and label.endswith("]>"):
+        return label[6:-2].lower()
+    return None
+
+
+def tidy_help(cmd: Any) -> Any:
+    """Sane metavars in ``--help``: flags take no value, so they show none (Typer prints ``<bool>``), and
+    repeatable options show their element type with ``...`` instead of ``<list[str]>``.
+
+    Typer vendors its own click, so parameters are recognised by their attributes, not by class."""
+    params = list(getattr(cmd, "params", []))
+    try:
+        ctx = cmd.context_class(cmd)
+        helper = cmd.get_help_option(ctx)
+        if helper is not None:
+            params.append(helper)
+    except Exception:  # noqa: BLE001
+        pass
+    for param in params:
+        kind = getattr(param, "param_type_name", "")
+        if kind == "option" and getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif kind == "option" and getattr(param, "multiple", False) and param.metavar is None:
+            label = _list_label(param)
+            if label:
+                param.metavar = f"<{label}>..."
+    for sub in (getattr(cmd, "commands", None) or {}).values():
+        tidy_help(sub)
+    return cmd
 
 
 def print_json(obj: Any) -> None:
@@ -44,7 +172,7 @@ def run_cli(app: typer.Typer) -> int:
     Usage errors are handled by Typer itself (standalone mode), which exits with status 2.
     """
     try:
-        app()
+        tidy_help(typer.main.get_command(app))(prog_name="visionlake")
     except VisionLakeError as exc:
         err_console.print(f"[bold red]error[/]: {exc.message}")
         return exc.exit_code

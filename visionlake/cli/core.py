@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from visionlake.cli.common import JsonOption, LakeOption, console, err_console, print_json
+from visionlake.cli.common import JsonOption, LakeOption, collection_option, console, err_console, print_json
 from visionlake.ingest.validate import REASONS
 
 
@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         source: Annotated[
             str, typer.Argument(help="Folder, CSV/Parquet manifest (path/uri column), or - for stdin.")
         ],
-        collection: Annotated[str, typer.Option("--collection", "-c", help="Target collection.")],
+        collection: Annotated[str, collection_option("Target collection (created with --purpose if missing).")],
         meta: Annotated[Path | None, typer.Option(help="Metadata table joined by id or file name.")] = None,
         meta_key: Annotated[str | None, typer.Option(help="Column of --meta that names files.")] = None,
         workers: Annotated[

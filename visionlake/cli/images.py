@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+from visionlake.cli.common import CollectionOption, JsonOption, LakeOption, console, print_json
 from visionlake.errors import BadInput
 
 app = typer.Typer(no_args_is_help=True)
@@ -26,7 +26,7 @@ def parse_where(items: list[str] | None) -> dict[str, list[str] | str]:
 
 @app.command("list")
 def list_images(
-    collection: Annotated[str, typer.Option("--collection", "-c")],
+    collection: CollectionOption,
     where: Annotated[list[str] | None, typer.Option(help="field=value metadata filter (repeatable).")] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 20,
     lake: LakeOption = None,

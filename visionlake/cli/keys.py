@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+from visionlake.cli.common import JsonOption, LakeOption, collection_option, console, print_json
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -15,8 +15,8 @@ app = typer.Typer(no_args_is_help=True)
 @app.command()
 def create(
     role: Annotated[str, typer.Option(help="viewer, editor or admin.")],
-    collection: Annotated[list[str] | None, typer.Option(
-        "--collection", help="Limit the key to this collection (repeatable; default: every collection).")] = None,
+    collection: Annotated[list[str] | None, collection_option(
+        "Limit the key to this collection (repeatable; default: every collection).")] = None,
     name: Annotated[str | None, typer.Option(help="A name to recognise the key by.")] = None,
     rate: Annotated[float | None, typer.Option(help="Requests per second for this key (default: server's).")] = None,
     lake: LakeOption = None,

@@ -14,12 +14,12 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+from visionlake.cli.common import JsonOption, LakeOption, collection_option, console, print_json
 from visionlake.errors import BadInput
 
 app = typer.Typer(no_args_is_help=True)
 
-CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Lake collection with fashion tags.")]
+CollectionOpt = Annotated[str | None, collection_option("Lake collection with fashion tags.")]
 TableOpt = Annotated[Path | None, typer.Option("--table", help="CSV/Parquet of observations instead of a lake.")]
 TimeOpt = Annotated[str, typer.Option("--time", help="Time column of the table (dates or years).")]
 AttrOpt = Annotated[str | None, typer.Option("--attribute", "--attributes", "-a",
