@@ -269,26 +269,29 @@ def run_sides(sides: list[tuple[str, dict[str, Any]]], paths: list[str], workers
     n_rounds = max(1, min(int(rounds), len(paths)))
     slices = [paths[i::n_rounds] for i in range(n_rounds)]
     pools = [ctx.Pool(workers, initializer=_init_worker, initargs=(kind, opts)) for kind, opts in sides]
-    try:
-        for pool in pools:
-            pool.map(_warm, range(workers * 2), chunksize=1)
-        state = [{"vectors": {}, "faces": 0, "errors": [], "seconds": 0.0} for _ in sides]
-        for r, part in enumerate(slices):
-            for (kind, _), pool, st in zip(sides, pools, state, strict=True):
-                chunk = max(1, min(16, len(part) // (workers * 8) or 1))
-                t0 = time.perf_counter()
-                for path, vec, nfaces, err in pool.imap_unordered(_process, part, chunksize=chunk):
-                    st["vectors"][path] = vec
-                    st["faces"] += nfaces
-                    if err:
-                        st["errors"].append(f"{path}: {err}")
-                st["seconds"] += time.perf_counter() - t0
-                if progress:
-                    from visionlake.cli.common import console
+    from contextlib import nullcontext
 
-                    done = len(st["vectors"])
-                    console.print(f"[dim]{kind}: round {r + 1}/{n_rounds}, {done}/{len(paths)} images, "
-                                  f"{done / st['seconds']:.2f}/s[/]", highlight=False)
+    from visionlake.cli.common import progress_status
+
+    label = " + ".join(kind for kind, _ in sides)
+    bar = progress_status(f"embedding ({label})", total=len(paths) * len(sides)) if progress else nullcontext()
+    try:
+        with bar as advance:
+            for pool in pools:
+                pool.map(_warm, range(workers * 2), chunksize=1)
+            state = [{"vectors": {}, "faces": 0, "errors": [], "seconds": 0.0} for _ in sides]
+            for r, part in enumerate(slices):
+                for (kind, _), pool, st in zip(sides, pools, state, strict=True):
+                    chunk = max(1, min(16, len(part) // (workers * 8) or 1))
+                    t0 = time.perf_counter()
+                    for path, vec, nfaces, err in pool.imap_unordered(_process, part, chunksize=chunk):
+                        st["vectors"][path] = vec
+                        st["faces"] += nfaces
+                        if err:
+                            st["errors"].append(f"{path}: {err}")
+                        if advance is not None:
+                            advance(1, label=f"{kind}: round {r + 1}/{n_rounds}")
+                    st["seconds"] += time.perf_counter() - t0
         results = []
         for pool, st in zip(pools, state, strict=True):
             stages: dict[str, float] = {}
@@ -502,7 +505,7 @@ def register(app: typer.Typer) -> None:
         sides = [("ours", _pipeline_opts(rule, backend, flip, max_side, jitters))]
         if peer:
             sides.append(("peer", {"pick": rule}))
-        results = run_sides(sides, paths, workers, progress=not json_out)
+        results = run_sides(sides, paths, workers, progress=True)
         ours = results[0]
         out: dict[str, Any] = {"method": "visionlake dlib-resnet-v1 (cosine)", "workers": workers, "pick": rule,
                                "flip": flip, "jitters": jitters}
@@ -548,7 +551,7 @@ def register(app: typer.Typer) -> None:
                 files = upscale_copies(files, int(upscale), Path(tmp))
             opts = _pipeline_opts("largest", backend, flip, max_side, jitters)
             sides = [("ours", opts)] + ([("peer", {"pick": "largest"})] if peer else [])
-            results = run_sides(sides, files, workers, rounds=min(10, len(files)), progress=not json_out)
+            results = run_sides(sides, files, workers, rounds=min(10, len(files)), progress=True)
             ours = results[0]
             out: dict[str, Any] = {"data": str(folder), "upscale": upscale, "workers": workers}
             out.update(faces_report(ours))

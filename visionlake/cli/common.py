@@ -4,7 +4,9 @@ that never cut their key column, progress on stderr and error handling."""
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +19,17 @@ from rich.table import Table
 
 from visionlake.errors import VisionLakeError
 
-console = Console(stderr=False)
+
+def _stdout_console() -> Console:
+    """Tables on stdout: the terminal's width, or 200 columns in a pipe (unless ``COLUMNS`` says), so that
+    ``visionlake ... | grep`` sees one row per line instead of a table folded for 80 columns."""
+    probe = Console(stderr=False)
+    if probe.is_terminal or os.environ.get("COLUMNS"):
+        return probe
+    return Console(stderr=False, width=200)
+
+
+console = _stdout_console()
 err_console = Console(stderr=True)
 
 LakeOption = Annotated[
@@ -49,22 +61,81 @@ OptionalCollectionOption = Annotated[str | None, collection_option("Only this co
 
 def cli_table(*columns: str, keys: Sequence[str] = (), numeric: Sequence[str] = (), title: str | None = None,
               **kwargs: Any) -> Table:
-    """A Rich table that never cuts a value: at 80 columns or in a pipe, long values fold onto more lines.
+    """A Rich table that never cuts a value: when the terminal is narrow, values fold onto more lines.
 
-    Key columns (what a row is about: a file name, a series id) fold and get a minimum width so that
-    they stay readable; numeric columns stay on one line (they are short) and align right; every
-    other column wraps or folds. Rich's default would end long words with an ellipsis, which loses
-    exactly the part of a key (``major_color=...``) that tells rows apart.
+    Rich's default ends a long value with an ellipsis, which loses exactly the part of a key
+    (``major_color=...``, a file name) that tells rows apart; and a column that may not wrap pushes
+    the last columns off the edge. So every column folds (no ``no_wrap``, no minimum widths, which
+    Rich cannot always honour), key columns (``keys``) come first in the caller's order, and numeric
+    columns align right. In a pipe the console is wide (see :data:`console`), so rows stay on one line.
     """
     t = Table(title=title, **kwargs)
     for c in columns:
-        if c in keys:
-            t.add_column(c, overflow="fold", min_width=min(24, max(8, len(c))), ratio=None)
-        elif c in numeric:
-            t.add_column(c, justify="right", no_wrap=True)
-        else:
-            t.add_column(c, overflow="fold")
+        t.add_column(c, overflow="fold", justify="right" if c in numeric else "left",
+                     style="bold" if c in keys else None)
     return t
+
+
+class Heartbeat:
+    """Feedback for any command that runs longer than a few seconds, on stderr (stdout may carry JSON).
+
+    After :attr:`DELAY_S` without a command-specific progress display, a terminal shows a spinner with
+    the elapsed time; a pipe or a log gets one line every :attr:`EVERY_S`. Commands with real progress
+    (a bar with counts) or that talk to the user (a server, a prompt) call :func:`stop_heartbeat` first:
+    Rich allows one live display per console.
+    """
+
+    DELAY_S = 3.0
+    EVERY_S = 30.0
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._status: Any = None
+        self._t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="visionlake-heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def _elapsed(self) -> str:
+        s = int(time.monotonic() - self._t0)
+        return f"{s // 60}:{s % 60:02d}"
+
+    def _run(self) -> None:
+        if self._stop.wait(self.DELAY_S):
+            return
+        if err_console.is_terminal:
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self._status = err_console.status(f"{self.label}: working {self._elapsed()}")
+                self._status.start()
+            while not self._stop.wait(1.0):
+                with self._lock:
+                    if self._status is not None:
+                        self._status.update(f"{self.label}: working {self._elapsed()}")
+        else:
+            while not self._stop.wait(self.EVERY_S):
+                err_console.print(f"{self.label}: still working ({self._elapsed()} elapsed)", highlight=False)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop.set()
+            if self._status is not None:
+                self._status.stop()
+                self._status = None
+
+
+_HEARTBEAT: Heartbeat | None = None
+
+
+def stop_heartbeat() -> None:
+    """Stop the generic "working" indicator (before a progress bar, a prompt or a server log)."""
+    if _HEARTBEAT is not None:
+        _HEARTBEAT.stop()
 
 
 @contextmanager
@@ -85,6 +156,7 @@ def progress_status(label: str, total: int | None = None) -> Iterator[Callable[.
         TimeRemainingColumn,
     )
 
+    stop_heartbeat()
     live = err_console.is_terminal
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err_console,
@@ -171,11 +243,17 @@ def run_cli(app: typer.Typer) -> int:
 
     Usage errors are handled by Typer itself (standalone mode), which exits with status 2.
     """
+    global _HEARTBEAT
+    words = [a for a in sys.argv[1:] if not a.startswith("-")][:2]
+    _HEARTBEAT = Heartbeat(" ".join(["visionlake", *words])).start()
     try:
         tidy_help(typer.main.get_command(app))(prog_name="visionlake")
     except VisionLakeError as exc:
+        stop_heartbeat()
         err_console.print(f"[bold red]error[/]: {exc.message}")
         return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        stop_heartbeat()
     return 0

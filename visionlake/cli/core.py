@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from visionlake.cli.common import JsonOption, LakeOption, collection_option, console, err_console, print_json
+from visionlake.cli.common import (
+    JsonOption,
+    LakeOption,
+    cli_table,
+    collection_option,
+    console,
+    err_console,
+    print_json,
+    stop_heartbeat,
+)
 from visionlake.ingest.validate import REASONS
 
 
@@ -38,7 +46,8 @@ def register(app: typer.Typer) -> None:
             print_json(data)
             return
         console.print(f"lake [bold]{data['lake']}[/]  catalog {data['catalog']}  {_mb(data['bytes_on_disk'])}")
-        t = Table("collection", "purpose", "images", "paths", "on disk", "indexes")
+        t = cli_table("collection", "purpose", "images", "paths", "on disk", "indexes", keys=("collection",),
+                      numeric=("images", "on disk"))
         for c in data["collections"]:
             idx = ", ".join(f"{i['space']}: {i.get('kind')} ({i.get('count')})" for i in c["indexes"]) or "-"
             paths = ", ".join(f"{k} {v}" for k, v in sorted(c["paths"].items())) or "-"
@@ -76,7 +85,8 @@ def register(app: typer.Typer) -> None:
             if purpose is None:
                 raise
             lk.create_collection(collection, purpose)
-        show = sys.stderr.isatty() and not json_out
+        stop_heartbeat()
+        show = err_console.is_terminal  # on stderr, so also with --json
         progress = Progress(
             TextColumn("[bold]ingest[/]"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]:.0f} img/s"), TimeElapsedColumn(), TextColumn("eta"),
@@ -109,7 +119,7 @@ def _print_report(r: dict) -> None:
         t.add_row(key.replace("_", " "), str(r[key]))
     console.print(t)
     if r["rejected_by_reason"]:
-        rt = Table("reason", "files", "meaning", title="rejected")
+        rt = cli_table("reason", "files", "meaning", keys=("reason",), numeric=("files",), title="rejected")
         for reason, n in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
             rt.add_row(reason, str(n), REASONS.get(reason, ""))
         console.print(rt)

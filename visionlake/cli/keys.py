@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from visionlake.cli.common import JsonOption, LakeOption, collection_option, console, print_json
+from visionlake.cli.common import JsonOption, LakeOption, cli_table, collection_option, console, print_json
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -46,7 +45,8 @@ def list_(lake: LakeOption = None, json_out: JsonOption = False) -> None:
     if json_out:
         print_json(rows)
         return
-    t = Table("id", "name", "prefix", "role", "collections", "created", "last used", "status")
+    t = cli_table("id", "name", "prefix", "role", "collections", "created", "last used", "status", keys=("name",),
+                  numeric=("id",))
     for r in rows:
         status = "revoked" if r["revoked"] else "active"
         t.add_row(str(r["id"]), r["name"], r["prefix"], r["role"], ", ".join(r["collections"]) or "all",

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from visionlake.cli.common import LakeOption, console
+from visionlake.cli.common import LakeOption, console, stop_heartbeat
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +23,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve the REST API (OpenAPI at /docs) and the web UI. Create a key first: visionlake keys create."""
         import uvicorn
+
+        stop_heartbeat()
 
         from visionlake.lake import Lake
         from visionlake.service.app import create_app

@@ -14,7 +14,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from visionlake.cli.common import JsonOption, LakeOption, collection_option, console, print_json
+from visionlake.cli.common import JsonOption, LakeOption, cli_table, collection_option, console, print_json
 from visionlake.errors import BadInput
 
 app = typer.Typer(no_args_is_help=True)
@@ -102,11 +102,10 @@ def _show_series(s: pd.DataFrame, json_out: bool, limit: int = 40) -> None:
         recs = s.assign(ds=s["ds"].dt.strftime("%Y-%m-%d")).to_dict("records")
         print_json({"by": s.attrs.get("by"), "segments": s.attrs.get("segments"), "rows": recs})
         return
-    from rich.table import Table
-
-    t = Table(title=f"{s['unique_id'].nunique()} series, {len(s)} rows (first {limit})")
-    for c in ("unique_id", "ds", "y", "count", "n", "lo", "hi", "low_support"):
-        t.add_column(c)
+    t = cli_table("unique_id", "ds", "y", "count", "n", "lo", "hi", "low_support", keys=("unique_id",),
+                  numeric=("ds", "y", "count", "n", "lo", "hi"),
+                  title=f"{s['unique_id'].nunique()} series, {len(s)} rows"
+                  + (f" (first {limit}; --json or --out for all)" if len(s) > limit else ""))
     for _, r in s.head(limit).iterrows():
         y = "" if pd.isna(r["y"]) else f"{r['y']:.3f}"
         lo = "" if pd.isna(r["lo"]) else f"{r['lo']:.3f}"
@@ -175,19 +174,15 @@ def signals_cmd(
         print_json({"by": by, "labels": sig["label"].value_counts().to_dict(), "rising": recs(rising),
                     "falling": recs(falling), "signals": recs(sig.head(top)), "lift": recs(lifts)})
         return
-    from rich.table import Table
-
     for title, df in (("rising", rising), ("falling", falling), ("all (top)", sig.head(top))):
-        t = Table(title=title)
-        for c in ("unique_id", "label", "last_share", "change", "change_p", "slope_per_year", "trend_p"):
-            t.add_column(c)
+        t = cli_table("unique_id", "label", "last_share", "change", "change_p", "slope_per_year", "trend_p",
+                      keys=("unique_id",), numeric=("last_share", "change", "change_p", "slope_per_year", "trend_p"),
+                      title=title)
         for _, r in df.iterrows():
             t.add_row(str(r["unique_id"]), r["label"], *(f"{r[c]:.3f}" for c in
                       ("last_share", "change", "change_p", "slope_per_year", "trend_p")))
         console.print(t)
-    t = Table(title="co-occurrence lift")
-    for c in ("items", "looks", "lift"):
-        t.add_column(c)
+    t = cli_table("items", "looks", "lift", keys=("items",), numeric=("looks", "lift"), title="co-occurrence lift")
     for _, r in lifts.iterrows():
         t.add_row(r["items"], str(r["looks"]), f"{r['lift']:.2f}")
     console.print(t)
@@ -220,11 +215,13 @@ def forecast_cmd(
         print_json({"model": model, "weights": fc.attrs.get("weights", {}), "horizon": horizon,
                     "rows": fc.assign(ds=fc["ds"].dt.strftime("%Y-%m-%d")).to_dict("records")})
         return
-    from rich.table import Table
-
-    t = Table(title=f"{fc['unique_id'].nunique()} series, horizon {horizon} ({model})")
-    for c in ("unique_id", "ds", "mean", "lo-95", "hi-95"):
-        t.add_column(c)
+    n_series = fc["unique_id"].nunique()
+    shown = min(40, n_series)
+    t = cli_table("unique_id", "ds", "mean", "lo-95", "hi-95", keys=("unique_id",),
+                  numeric=("ds", "mean", "lo-95", "hi-95"),
+                  title=f"{n_series} series, horizon {horizon} ({model}): only the last step (step {horizon}) of "
+                        f"{'each' if shown == n_series else f'the first {shown}'} series; "
+                        "--json or --out has every step")
     for _, r in fc.groupby("unique_id").tail(1).head(40).iterrows():
         t.add_row(r["unique_id"], f"{r['ds']:%Y-%m-%d}", f"{r['mean']:.3f}", f"{r['lo-95']:.3f}",
                   f"{r['hi-95']:.3f}")
