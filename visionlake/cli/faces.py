@@ -132,8 +132,10 @@ def enroll_cmd(
     if as_json:
         print_json(out)
         return
-    console.print(f"enrolled [bold]{out['person']}[/] in {out['collection']!r}: {out['photos']} photo(s), "
-                  f"{out['faces_added']} new face(s)")
+    linked = out.get("faces_linked", 0)
+    console.print(f"enrolled [bold]{out['person']}[/] in {out['collection']!r}: {len(out['face_ids'])} face(s) "
+                  f"from {out['photos']} photo(s)"
+                  + (f" ({linked} already in the lake, {out['faces_added']} new)" if linked else ""))
 
 
 @app.command("people")

@@ -4,8 +4,10 @@
   the body is read (Content-Length), or as soon as a chunked body passes the limit.
 * Uploaded images whose header declares more than ``max_image_pixels`` get 413 without decoding.
 * Each key has a token bucket (``rate_per_s``, ``burst``): an empty bucket gets 429 with
-  ``Retry-After`` (whole seconds, rounded up). Failed sign-ins are limited per client address so
-  that guessing keys (and the scrypt cost of each guess) stays bounded.
+  ``Retry-After`` (whole seconds, rounded up). Thumbnail and face-crop reads use a second, larger
+  bucket per key (``asset_rate_per_s``, ``asset_burst``), so that a page showing 100 results or 100
+  groups neither gets 429s for its pictures nor spends the key's API budget on them. Failed sign-ins
+  are limited per client address so that guessing keys (and the scrypt cost of each guess) stays bounded.
 * Blocking work runs in the thread pool under ``request_timeout_s``; a request past it gets 503 with
   code ``timeout`` (the worker thread finishes in the background, its result is dropped).
 """
@@ -46,6 +48,9 @@ class ServiceLimits:
     max_image_pixels: int = int(_env_float("VISIONLAKE_SERVICE_MAX_PIXELS", 50_000_000))
     rate_per_s: float = _env_float("VISIONLAKE_SERVICE_RATE", 20.0)
     burst: float = _env_float("VISIONLAKE_SERVICE_BURST", 40.0)
+    #: thumbnails and face crops (GET): their own bucket per key, sized for a page of a few hundred
+    asset_rate_per_s: float = _env_float("VISIONLAKE_SERVICE_ASSET_RATE", 200.0)
+    asset_burst: float = _env_float("VISIONLAKE_SERVICE_ASSET_BURST", 600.0)
     auth_failures_per_s: float = 2.0
     auth_failure_burst: float = 20.0
     request_timeout_s: float = _env_float("VISIONLAKE_SERVICE_TIMEOUT", 120.0)
