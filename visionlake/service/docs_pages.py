@@ -3,8 +3,9 @@
 FastAPI's defaults load Swagger UI and ReDoc from a CDN, so offline (or behind a strict proxy) both
 pages are blank. The JavaScript and CSS come from the ``fastapi-offline`` package (MIT; it ships the
 swagger-ui-dist and redoc bundles, Apache-2.0 and MIT), read from its installed folder, never
-fetched. Each page's inline start-up script is allowed by its SHA-256 hash in the page's
-Content-Security-Policy, so no ``'unsafe-inline'`` script is needed.
+fetched; the one image ReDoc would load from its CDN (its logo) is pointed at our favicon. Each
+page's inline start-up script is allowed by its SHA-256 hash in the page's Content-Security-Policy,
+so no ``'unsafe-inline'`` script is needed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from visionlake.service.errors import ApiError
 
@@ -27,6 +28,19 @@ ASSETS = {
     "redoc.standalone.js": "application/javascript",
 }
 _INLINE = re.compile(r"<script>(.*?)</script>", re.S)
+#: Images the bundles would fetch from a CDN at run time, and the local file shown instead.
+_REMOTE_IMAGES = {b"https://cdn.redoc.ly/redoc/logo-mini.svg": b"/favicon.ico"}
+_PATCHED: dict[str, bytes] = {}
+
+
+def _asset_bytes(folder: Path, name: str) -> bytes:
+    """The asset with its run-time CDN image links pointed at this server (read and patched once)."""
+    if name not in _PATCHED:
+        data = (folder / name).read_bytes()
+        for remote, local in _REMOTE_IMAGES.items():
+            data = data.replace(remote, local)
+        _PATCHED[name] = data
+    return _PATCHED[name]
 
 
 def asset_dir() -> Path | None:
@@ -64,10 +78,11 @@ def install_docs(app: FastAPI) -> None:
     openapi_url = app.openapi_url or "/openapi.json"
 
     @app.get(f"{ASSET_PREFIX}/{{name}}", include_in_schema=False)
-    async def docs_asset(name: str) -> FileResponse:
+    async def docs_asset(name: str) -> Response:
         if folder is None or name not in ASSETS:
             raise ApiError(404, "not_found", "no such documentation asset (is fastapi-offline installed?)")
-        return FileResponse(folder / name, media_type=ASSETS[name], headers={"Cache-Control": "max-age=86400"})
+        return Response(_asset_bytes(folder, name), media_type=ASSETS[name],
+                        headers={"Cache-Control": "max-age=86400"})
 
     @app.get("/docs", include_in_schema=False)
     async def swagger() -> HTMLResponse:

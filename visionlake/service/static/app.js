@@ -73,6 +73,7 @@ async function authImg(path, alt = "") {
 
 /* A page (re-)render that never leaves a blank page: an error is shown in place of the content. */
 async function render(main, page) {
+  main._gen = (main._gen || 0) + 1;  // pages compare it after each wait: a newer render wins
   try { await page(main); }
   catch (e) {
     if (e.status === 401) return;
@@ -280,15 +281,18 @@ function drawFaces(stage, file, faces) {
 
 /* ------------------------------------------------------------------ people */
 PAGES.people = async (main) => {
+  const gen = main._gen;
   main.replaceChildren(head("People", "Enrolled people, and groups of faces of people not enrolled yet."));
   const cols = S.collections.filter((c) => c.purpose === "faces");
   if (!cols.length) { main.append(el("div", { class: "card" }, empty("No faces collection", "Create a faces collection first."))); return; }
   const again = () => render(main, PAGES.people);
   const sel = collectionSelect("people-col", "faces", again);
-  const col = () => encodeURIComponent(sel.value);
+  const chosen = encodeURIComponent(sel.value);  // fixed for this render: a new choice makes a new render
+  const col = () => chosen;
   const editor = S.me.role !== "viewer";
   main.append(el("div", { class: "row", style: "margin-bottom:16px" }, el("label", { for: "people-col" }, "Collection"), sel));
   const [people, groups] = await Promise.all([api(`/collections/${col()}/people`), api(`/collections/${col()}/groups`)]);
+  if (main._gen !== gen) return;  // another render replaced this one while it waited
 
   const peopleCard = el("div", { class: "card table-card" }, people.length ? el("table", { id: "people-table" },
     el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", { class: "num" }, "Faces"), el("th", { class: "num" }, "Photos"),
@@ -380,12 +384,15 @@ function enrollCard(sel, done) {
 
 /* ------------------------------------------------------------------ fashion */
 PAGES.fashion = async (main) => {
+  const gen = main._gen;
   main.replaceChildren(head("Fashion search", "Find looks by words or by a photo, narrowed by catalog metadata."));
   const cols = S.collections.filter((c) => c.purpose === "fashion");
   if (!cols.length) { main.append(el("div", { class: "card" }, empty("No fashion collection", "Create a collection with purpose “fashion” and ingest product or street photos."))); return; }
   const sel = collectionSelect("fashion-col", "fashion", () => render(main, PAGES.fashion));
-  const col = () => encodeURIComponent(sel.value);
+  const chosen = encodeURIComponent(sel.value);  // fixed for this render: a new choice makes a new render
+  const col = () => chosen;
   const facets = await api(`/collections/${col()}/fashion/facets`);
+  if (main._gen !== gen) return;  // another render replaced this one while it waited
   const text = el("input", { type: "text", id: "fashion-text", placeholder: "e.g. red summer dress" });
   const photo = el("input", { type: "file", id: "fashion-photo", accept: "image/*" });
   const top = el("select", { id: "fashion-top" }, [12, 24, 48, 100].map((n) => el("option", { value: n, selected: n === 24 }, `${n} results`)));
