@@ -209,6 +209,8 @@ def register(app: typer.Typer) -> None:
                         typer.Option(help="Parts to skip: colour, throughput, train, search.")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON (always JSON).")] = True,
     ) -> None:
+        """Colour families vs the catalog's baseColour, tagging throughput (ONNX batched vs open_clip), heads'
+        cross-validated accuracy on your labels and filtered search latency; prints one JSON object."""
         from visionlake.cli.common import print_json
         from visionlake.errors import BadInput, ModelUnavailable
 

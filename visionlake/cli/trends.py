@@ -32,6 +32,13 @@ IdOpt = Annotated[str | None, typer.Option("--id-column", help="Column identifyi
 ThumbOpt = Annotated[Path | None, typer.Option("--images", help="Folder with <id>.jpg images of the table's looks.")]
 
 
+def default_report_path(source: str) -> Path:
+    """``reports/trends-<source>.html`` under the current folder: out of the repository root's way
+    (``reports/`` is in .gitignore) and the same name on every run, so a rerun replaces the report."""
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in Path(source).stem).strip("-") or "report"
+    return Path("reports") / f"trends-{stem}.html"
+
+
 def _split(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
@@ -230,7 +237,9 @@ def forecast_cmd(
 
 @app.command("report")
 def report_cmd(
-    out: Annotated[Path, typer.Option("--out", help="HTML file; a PDF is written next to it.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="HTML file; a PDF is written next to it (default reports/trends-<source>.html, "
+                      "a folder git ignores).")] = None,
     collection: CollectionOpt = None, table: TableOpt = None, time: TimeOpt = "time",
     attribute: AttrOpt = None, by: ByOpt = "month", segment: SegOpt = None, min_support: SupportOpt = 10,
     weighted: WeightOpt = False, id_column: IdOpt = None, images: ThumbOpt = None,
@@ -256,6 +265,8 @@ def report_cmd(
     fc = None
     if s["ds"].nunique() >= 2:
         fc = forecast_series(s, horizon, model, by, ids)
+    if out is None:
+        out = default_report_path(src.name)
     res = build_report(s, sig, fc, out, obs=src.obs, title=f"Trends: {src.name}", top=top,
                        thumb_root=src.thumb_root, lifts=lift(src.obs, min_support=max(5, min_support)),
                        pdf=not no_pdf)
