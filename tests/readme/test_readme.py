@@ -185,14 +185,19 @@ def _free_port() -> int:
 
 
 SERVE_WAIT = r'''
+_ok=1
 for _i in $(seq 1 240); do
-  "$VL_PY" -c "import sys, urllib.request as u; u.urlopen('http://127.0.0.1:%(port)d/health', timeout=1)" \
-    2>/dev/null && break
-  kill -0 $_srv 2>/dev/null || { wait $_srv; exit 96; }
+  if "$VL_PY" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:%(port)d/health', timeout=1)" \
+      2>/dev/null; then _ok=0; break; fi
+  kill -0 $_srv 2>/dev/null || break  # the server ended by itself: its exit status is the answer
   sleep 0.25
 done
-kill $_srv; wait $_srv 2>/dev/null || true
-'''
+if [ $_ok -eq 0 ]; then kill $_srv; wait $_srv 2>/dev/null; else wait $_srv; _st=$?; echo "serve ended: $_st" >&2; fi
+[ $_ok -eq 0 ]'''
+
+
+CHECK = ("_rc=$?; echo \"::: exit $_rc after $((SECONDS - _s)) s\" >&2; "
+         "if [ $_rc -ne 0 ]; then echo 'FAILED ('$_rc'):' %(label)s >&2; exit 97; fi")
 
 
 def build_script(cmds: list[str]) -> str:
@@ -202,7 +207,7 @@ def build_script(cmds: list[str]) -> str:
         if c.startswith("#"):
             continue
         label = shlex.quote(c)
-        parts.append(f"echo '::: line {i + 1}:' {label} >&2")
+        parts.append(f"echo '::: line {i + 1}:' {label} >&2; _s=$SECONDS")
         if re.match(r"^(\S*/)?visionlake\s+serve\b", c):
             port = _free_port()
             served = re.sub(r"--port[ =]\d+", f"--port {port}", c.split(" #")[0])
@@ -210,10 +215,10 @@ def build_script(cmds: list[str]) -> str:
                 served += f" --port {port}"
             parts.append(f"{served} >&2 &\n_srv=$!")
             parts.append(SERVE_WAIT % {"port": port})
-            parts.append(f"_rc=$?; if [ $_rc -ne 0 ]; then echo 'FAILED ('$_rc'):' {label} >&2; exit 97; fi")
+            parts.append(CHECK % {"label": label})
             continue
         parts.append(c)
-        parts.append(f"_rc=$?; if [ $_rc -ne 0 ]; then echo 'FAILED ('$_rc'):' {label} >&2; exit 97; fi")
+        parts.append(CHECK % {"label": label})
     return "\n".join(parts) + "\n"
 
 
@@ -259,6 +264,9 @@ def test_readme_cli_tour_runs_line_by_line(sandbox):
     (sandbox["repo"].parent / "tour.sh").write_text(script)
     r = subprocess.run(["bash", str(sandbox["repo"].parent / "tour.sh")], cwd=sandbox["repo"], env=sandbox["env"],
                        capture_output=True, text=True, timeout=1500)
+    log = REPO / "test-output" / "readme-tour.log"  # per-line exit codes and seconds, for a look afterwards
+    log.parent.mkdir(exist_ok=True)
+    log.write_text(r.stderr)
     failed = [ln for ln in r.stderr.splitlines() if ln.startswith("FAILED")]
     assert r.returncode == 0, "\n".join(failed or [f"exit {r.returncode}"]) + "\n--- stderr (end):\n" + r.stderr[-4000:]
     assert "Traceback" not in r.stderr, r.stderr[-4000:]

@@ -84,7 +84,7 @@ def _job_main(lake_root: str, job_id: int, workers: int, include: list[str], exc
     lake = Lake(lake_root)
     with lake.session() as s:
         row = s.get(Job, job_id)
-        source, collection = row.source, row.collection
+        source, collection, row_kind = row.source, row.collection, row.source_kind
         row.status = "running"
         row.started_at = datetime.now(UTC)
     state = {"done": 0, "last": 0.0}
@@ -108,9 +108,17 @@ def _job_main(lake_root: str, job_id: int, workers: int, include: list[str], exc
         if write(total=total):
             raise JobCancelled()
 
+    # small chunks for small uploads: progress then moves file by file instead of 0 -> all at the end
+    chunk = 16
+    if row_kind == "upload":
+        try:
+            n = sum(1 for _ in Path(source).iterdir())
+            chunk = max(1, min(16, n // (4 * max(1, workers))))
+        except OSError:
+            pass
     try:
         report = ingest(lake, source, collection, workers=workers, include=include, exclude=exclude,
-                        progress=progress, on_total=on_total)
+                        progress=progress, on_total=on_total, chunk_size=chunk)
         write(status="succeeded", done=state["done"], report=_jsonable(report), finished_at=datetime.now(UTC))
     except JobCancelled:
         write(status="cancelled", done=state["done"], finished_at=datetime.now(UTC),
