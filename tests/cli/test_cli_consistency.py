@@ -199,3 +199,12 @@ def test_face_locations_documents_face_recognition_order():
     assert "(top, right, bottom, left)" in (face_locations.__doc__ or "")
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "(left, top, right, bottom), ...]" not in readme
+
+
+def test_trends_report_writes_under_reports_which_git_ignores():
+    from visionlake.cli.trends import default_report_path
+
+    assert default_report_path("products") == Path("reports") / "trends-products.html"
+    assert default_report_path("street looks.csv") == Path("reports") / "trends-street-looks.html"
+    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().split()
+    assert "/reports/" in ignored

@@ -78,6 +78,7 @@ def server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("ui-load")
     lake = Lake(root / "lake")
+    lake.create_collection("inbox", "plain")
     lake.create_collection("lfwjo", "faces")
     lake.create_collection("people", "faces")
     _groups(lake, "people", GROUPS)
@@ -219,6 +220,27 @@ def test_fashion_search_with_100_results_shows_every_thumbnail_without_429(serve
     limited = [u for s, u in page.statuses if s == 429]
     assert not limited, f"{len(limited)} responses were 429, e.g. {limited[:3]}"
     assert not page.errors
+
+
+def test_upload_job_shows_live_progress_and_its_final_state(server, page, tmp_path):
+    from PIL import Image as PILImage
+
+    files = []
+    for i in range(3):
+        f = tmp_path / f"upload_{i}.png"
+        PILImage.new("RGB", (80, 60), (10 + 60 * i, 120, 200)).save(f)
+        files.append(str(f))
+    page.goto(server["url"] + "/#/collections")
+    page.wait_for_selector("#upload-col")
+    page.select_option("#upload-col", "inbox")
+    page.set_input_files("#upload-files", files)
+    page.click("#upload-files >> xpath=ancestor::form//button[@type='submit']")
+    page.wait_for_selector("#upload-status:has-text('Job #')", timeout=30_000)
+    # the final state stays on the page after it re-renders (it used to stop at "running 0 / 4")
+    page.wait_for_selector("#upload-status:has-text('done: 3 ingested')", timeout=120_000)
+    assert page.is_visible("table >> text=inbox")
+    row = page.inner_text("tr:has-text('inbox')")
+    assert "3" in row  # the collection table shows the new images
 
 
 @pytest.mark.parametrize("path, ready", [
