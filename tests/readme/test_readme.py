@@ -37,7 +37,6 @@ REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 IMAGE_EXT = (".jpg", ".jpeg", ".png")
 
-pytestmark = [pytest.mark.heavy, pytest.mark.shared_data]
 
 
 # ------------------------------------------------------------------------------------- README parsing
@@ -71,6 +70,34 @@ def tour_commands(block: str) -> list[str]:
 def test_tour_parsing_joins_continuations():
     cmds = tour_commands("a \\\n   b --x\n\n# note\nc  # why\n")
     assert cmds == ["a b --x", "# note", "c  # why"]
+
+
+def test_tour_names_only_existing_commands_and_options():
+    """Fast, without data: every ``visionlake ...`` line of the tour names a real command and options it
+    has (the full run below is in the heavy tier)."""
+    import typer
+
+    from visionlake.cli import build_app
+
+    root = typer.main.get_command(build_app())
+    root_opts = {o for p in root.params for o in p.opts}
+    checked = 0
+    for line in tour_commands(readme_block("A tour of the CLI", "bash")):
+        words = shlex.split(line, comments=True)
+        if not words or Path(words[0]).name != "visionlake":
+            continue
+        cmd, rest = root, words[1:]
+        while rest and rest[0] in root_opts:  # root options such as --lake PATH
+            rest = rest[2:]
+        while getattr(cmd, "commands", None) and rest and rest[0] in cmd.commands:
+            cmd, rest = cmd.commands[rest[0]], rest[1:]
+        assert not getattr(cmd, "commands", None), f"'{line}' names no command"
+        known = {o for p in cmd.params for o in [*p.opts, *p.secondary_opts]} | {"--help"}
+        for w in rest:
+            if w.startswith("-") and w != "-":
+                assert w.split("=")[0] in known, f"'{line}': {cmd.name} has no option {w}"
+        checked += 1
+    assert checked >= 20
 
 
 # ------------------------------------------------------------------------------------------ sandbox
@@ -255,6 +282,8 @@ def sandbox(tmp_path_factory):
     return {"repo": repo, "home": home, "shared": shared, "env": env, "faces": _faces(data / "lfw" / "images")}
 
 
+@pytest.mark.heavy
+@pytest.mark.shared_data
 def test_readme_cli_tour_runs_line_by_line(sandbox):
     cmds = tour_commands(readme_block("A tour of the CLI", "bash"))
     assert any(c.startswith("visionlake ") for c in cmds)
@@ -294,6 +323,8 @@ def _python_cwd(sandbox, code: str, cwd: Path) -> Path:
     return cwd
 
 
+@pytest.mark.heavy
+@pytest.mark.shared_data
 def test_readme_python_example_runs_verbatim(sandbox, tmp_path):
     code = readme_block("Python API", "python")
     r = subprocess.run([sys.executable, "-c", code], cwd=_python_cwd(sandbox, code, tmp_path / "verbatim"),
