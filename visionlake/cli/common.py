@@ -183,6 +183,11 @@ def progress_status(label: str, total: int | None = None) -> Iterator[Callable[.
         if not live:
             err_console.print(f"{label} ...", highlight=False)
         yield advance
+        if not live:
+            t = progress.tasks[0]
+            of = f"/{int(t.total)}" if t.total else ""
+            err_console.print(f"{t.description}: {int(t.completed)}{of} done ({t.elapsed or 0:.0f} s)",
+                              highlight=False)
 
 
 def _list_label(param: Any) -> str | None:

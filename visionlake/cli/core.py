@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from visionlake.cli.common import (
@@ -15,9 +15,8 @@ from visionlake.cli.common import (
     cli_table,
     collection_option,
     console,
-    err_console,
     print_json,
-    stop_heartbeat,
+    progress_status,
 )
 from visionlake.ingest.validate import REASONS
 
@@ -85,23 +84,18 @@ def register(app: typer.Typer) -> None:
             if purpose is None:
                 raise
             lk.create_collection(collection, purpose)
-        stop_heartbeat()
-        show = err_console.is_terminal  # on stderr, so also with --json
-        progress = Progress(
-            TextColumn("[bold]ingest[/]"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:.0f} img/s"), TimeElapsedColumn(), TextColumn("eta"),
-            TimeRemainingColumn(), console=err_console, disable=not show, transient=False,
-        )
-        with progress:
-            task = progress.add_task("ingest", total=None, rate=0.0)
+        # progress on stderr, so also with --json: a bar on a terminal, a line every 10 s in a pipe or log
+        with progress_status("ingest") as step:
+            t0 = time.monotonic()
+            seen = [0]
 
             def on_total(n: int | None) -> None:
-                progress.update(task, total=n)
+                step(0, total=n)
 
             def advance(n: int) -> None:
-                progress.advance(task, n)
-                t = progress.tasks[0]
-                progress.update(task, rate=(t.completed / t.elapsed) if t.elapsed else 0.0)
+                seen[0] += n
+                rate = seen[0] / max(1e-9, time.monotonic() - t0)
+                step(n, label=f"ingest {rate:.0f} img/s")
 
             report = run_ingest(lk, source, collection, meta=meta, meta_key=meta_key, workers=workers,
                                 include=include or (), exclude=exclude or (), progress=advance,
