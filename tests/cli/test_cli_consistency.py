@@ -208,3 +208,25 @@ def test_trends_report_writes_under_reports_which_git_ignores():
     assert default_report_path("street looks.csv") == Path("reports") / "trends-street-looks.html"
     ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().split()
     assert "/reports/" in ignored
+
+
+@pytest.mark.heavy
+@pytest.mark.shared_data
+def test_enrolling_already_ingested_photos_reports_their_faces(lfw_dir, tmp_path, monkeypatch, capsys):
+    """Issue 14.6: it said 'Enrolled Pete Sampras (0 face(s))' while the person had 2 faces."""
+    from visionlake.ingest import ingest
+    from visionlake.lake import Lake
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in sorted((lfw_dir / "images" / "Pete_Sampras").glob("*.jpg"))[:2]:
+        (photos / p.name).symlink_to(p)
+    lk = Lake(tmp_path / "lake")
+    lk.create_collection("people", "faces")
+    ingest(lk, photos, "people", workers=0)
+    lk.close()
+    monkeypatch.setenv("VISIONLAKE_LAKE", str(tmp_path / "lake"))
+    code, out, err = _run(monkeypatch, capsys, "faces", "enroll", "--person", "Pete Sampras", "--jitters", "0",
+                          *[str(p) for p in sorted(photos.iterdir())])
+    assert code == 0, err
+    assert "2 face(s) from 2 photo(s) (2 already in the lake, 0 new)" in " ".join(out.split())
