@@ -21,9 +21,10 @@ import csv
 import math
 import multiprocessing as mp
 import os
+import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -255,12 +256,27 @@ class RunResult:
         return len(self.vectors) / self.seconds if self.seconds > 0 else float("nan")
 
 
+def _stderr_progress(total: int) -> Callable[..., None]:
+    """Plain progress lines on stderr (stdout may carry JSON), one per label change."""
+    state = {"done": 0, "label": None}
+
+    def advance(n: int = 1, label: str | None = None) -> None:
+        state["done"] += n
+        if label != state["label"]:
+            state["label"] = label
+            print(f"{label}: {state['done']}/{total} images", file=sys.stderr, flush=True)
+
+    return advance
+
+
 def run_sides(sides: list[tuple[str, dict[str, Any]]], paths: list[str], workers: int,
-              rounds: int = 10, progress: bool = False) -> list[RunResult]:
+              rounds: int = 10, progress: Callable[..., None] | bool | None = None) -> list[RunResult]:
     """Process every path with each side (ours, peer) in its own pool of ``workers`` processes.
 
     The paths are split into ``rounds`` slices and the sides take turns slice by slice, so that a
     shared machine's changing load hits both sides alike; each side's time is the sum of its turns.
+    ``progress`` is called once per image as ``progress(1, label=...)`` (the CLI passes a Rich bar on
+    stderr, so it also shows with ``--json``); ``True`` prints a line per round on stderr.
     CPU seconds per image (from the workers, model loading excluded) are reported too: they do not
     depend on what else the machine is doing.
     """
@@ -269,29 +285,23 @@ def run_sides(sides: list[tuple[str, dict[str, Any]]], paths: list[str], workers
     n_rounds = max(1, min(int(rounds), len(paths)))
     slices = [paths[i::n_rounds] for i in range(n_rounds)]
     pools = [ctx.Pool(workers, initializer=_init_worker, initargs=(kind, opts)) for kind, opts in sides]
-    from contextlib import nullcontext
-
-    from visionlake.cli.common import progress_status
-
-    label = " + ".join(kind for kind, _ in sides)
-    bar = progress_status(f"embedding ({label})", total=len(paths) * len(sides)) if progress else nullcontext()
+    advance = _stderr_progress(len(paths) * len(sides)) if progress is True else (progress or None)
     try:
-        with bar as advance:
-            for pool in pools:
-                pool.map(_warm, range(workers * 2), chunksize=1)
-            state = [{"vectors": {}, "faces": 0, "errors": [], "seconds": 0.0} for _ in sides]
-            for r, part in enumerate(slices):
-                for (kind, _), pool, st in zip(sides, pools, state, strict=True):
-                    chunk = max(1, min(16, len(part) // (workers * 8) or 1))
-                    t0 = time.perf_counter()
-                    for path, vec, nfaces, err in pool.imap_unordered(_process, part, chunksize=chunk):
-                        st["vectors"][path] = vec
-                        st["faces"] += nfaces
-                        if err:
-                            st["errors"].append(f"{path}: {err}")
-                        if advance is not None:
-                            advance(1, label=f"{kind}: round {r + 1}/{n_rounds}")
-                    st["seconds"] += time.perf_counter() - t0
+        for pool in pools:
+            pool.map(_warm, range(workers * 2), chunksize=1)
+        state = [{"vectors": {}, "faces": 0, "errors": [], "seconds": 0.0} for _ in sides]
+        for r, part in enumerate(slices):
+            for (kind, _), pool, st in zip(sides, pools, state, strict=True):
+                chunk = max(1, min(16, len(part) // (workers * 8) or 1))
+                t0 = time.perf_counter()
+                for path, vec, nfaces, err in pool.imap_unordered(_process, part, chunksize=chunk):
+                    st["vectors"][path] = vec
+                    st["faces"] += nfaces
+                    if err:
+                        st["errors"].append(f"{path}: {err}")
+                    if advance is not None:
+                        advance(1, label=f"{kind}: round {r + 1}/{n_rounds}")
+                st["seconds"] += time.perf_counter() - t0
         results = []
         for pool, st in zip(pools, state, strict=True):
             stages: dict[str, float] = {}
@@ -452,7 +462,7 @@ def register(app: typer.Typer) -> None:
     """Add ``bench lfw`` and ``bench faces`` to the bench group."""
     # imported here: visionlake.cli imports this module while it is being built (worker processes
     # import this module on their own and must not pull in the whole CLI)
-    from visionlake.cli.common import console, print_json
+    from visionlake.cli.common import console, print_json, progress_status
 
     @app.command("lfw")
     def bench_lfw(
@@ -505,7 +515,8 @@ def register(app: typer.Typer) -> None:
         sides = [("ours", _pipeline_opts(rule, backend, flip, max_side, jitters))]
         if peer:
             sides.append(("peer", {"pick": rule}))
-        results = run_sides(sides, paths, workers, progress=True)
+        with progress_status("embedding", total=len(paths) * len(sides)) as advance:
+            results = run_sides(sides, paths, workers, progress=advance)
         ours = results[0]
         out: dict[str, Any] = {"method": "visionlake dlib-resnet-v1 (cosine)", "workers": workers, "pick": rule,
                                "flip": flip, "jitters": jitters}
@@ -551,7 +562,8 @@ def register(app: typer.Typer) -> None:
                 files = upscale_copies(files, int(upscale), Path(tmp))
             opts = _pipeline_opts("largest", backend, flip, max_side, jitters)
             sides = [("ours", opts)] + ([("peer", {"pick": "largest"})] if peer else [])
-            results = run_sides(sides, files, workers, rounds=min(10, len(files)), progress=True)
+            with progress_status("embedding", total=len(files) * len(sides)) as advance:
+                results = run_sides(sides, files, workers, rounds=min(10, len(files)), progress=advance)
             ours = results[0]
             out: dict[str, Any] = {"data": str(folder), "upscale": upscale, "workers": workers}
             out.update(faces_report(ours))
