@@ -21,9 +21,10 @@ import csv
 import math
 import multiprocessing as mp
 import os
+import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,19 +252,27 @@ class RunResult:
         return len(self.vectors) / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _progress_console() -> Any:
-    """Rich console for progress lines (imported late: worker processes never need it)."""
-    from rich.console import Console
+def _stderr_progress(total: int) -> Callable[..., None]:
+    """Plain progress lines on stderr (stdout may carry JSON), one per label change."""
+    state = {"done": 0, "label": None}
 
-    return Console()
+    def advance(n: int = 1, total: int | None = None, label: str | None = None) -> None:
+        state["done"] += n
+        if label != state["label"]:
+            state["label"] = label
+            print(f"{label}: {state['done']}/{total} images", file=sys.stderr, flush=True)
+
+    return advance
 
 
 def run_sides(sides: list[tuple[str, dict[str, Any]]], paths: list[str], workers: int,
-              rounds: int = 10, progress: bool = False) -> list[RunResult]:
+              rounds: int = 10, progress: Callable[..., None] | bool | None = None) -> list[RunResult]:
     """Process every path with each side (ours, peer) in its own pool of ``workers`` processes.
 
     The paths are split into ``rounds`` slices and the sides take turns slice by slice, so that a
     shared machine's changing load hits both sides alike; each side's time is the sum of its turns.
+    ``progress`` is called once per image as ``progress(1, label=...)`` (the CLI passes a Rich bar on
+    stderr, so it also shows with ``--json``); ``True`` prints a line per round on stderr.
     CPU seconds per image (from the workers, model loading excluded) are reported too: they do not
     depend on what else the machine is doing.
     """
@@ -272,6 +281,9 @@ def run_sides(sides: list[tuple[str, dict[str, Any]]], paths: list[str], workers
     n_rounds = max(1, min(int(rounds), len(paths)))
     slices = [paths[i::n_rounds] for i in range(n_rounds)]
     pools = [ctx.Pool(workers, initializer=_init_worker, initargs=(kind, opts)) for kind, opts in sides]
+    advance = _stderr_progress(len(paths) * len(sides)) if progress is True else (progress or None)
+    if advance is not None:
+        advance(0, total=len(paths) * len(sides))
     try:
         for pool in pools:
             pool.map(_warm, range(workers * 2), chunksize=1)
@@ -285,11 +297,9 @@ def run_sides(sides: list[tuple[str, dict[str, Any]]], paths: list[str], workers
                     st["faces"] += nfaces
                     if err:
                         st["errors"].append(f"{path}: {err}")
+                    if advance is not None:
+                        advance(1, label=f"{kind}: round {r + 1}/{n_rounds}")
                 st["seconds"] += time.perf_counter() - t0
-                if progress:
-                    done = len(st["vectors"])
-                    _progress_console().print(f"[dim]{kind}: round {r + 1}/{n_rounds}, {done}/{len(paths)} images, "
-                                  f"{done / st['seconds']:.2f}/s[/]", highlight=False)
         results = []
         for pool, st in zip(pools, state, strict=True):
             stages: dict[str, float] = {}
@@ -449,7 +459,7 @@ def agreement(ours: RunResult, peer: RunResult, threshold: float = 0.5) -> dict[
 def run_lfw(data: Path | None = None, pairs_file: str = "pairs.txt", pairs_csv: Path | None = None,
             root: Path | None = None, peer: bool = False, workers: int = 1, pick: str = "auto",
             backend: str = "onnx", flip: bool = True, max_side: int = 1024, jitters: int = 0,
-            limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+            limit: int | None = None, progress: Callable[..., None] | bool = True) -> dict[str, Any]:
     """LFW 10-fold verification accuracy, TAR at FAR 1e-3 and images/s; optionally vs face_recognition."""
     from visionlake.config import shared_data_dir
 
@@ -502,7 +512,7 @@ def run_lfw(data: Path | None = None, pairs_file: str = "pairs.txt", pairs_csv: 
 
 def run_faces(data: Path | None = None, peer: bool = False, workers: int = 1, limit: int | None = 500,
               upscale: int | None = None, backend: str = "onnx", flip: bool = True, max_side: int = 1024,
-              jitters: int = 0, progress: bool = True) -> dict[str, Any]:
+              jitters: int = 0, progress: Callable[..., None] | bool = True) -> dict[str, Any]:
     """End-to-end face throughput (decode, detect, align, embed every face), optionally vs the peer."""
     from visionlake.config import shared_data_dir
 

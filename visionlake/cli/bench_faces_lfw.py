@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from visionlake.bench.faces_lfw import run_faces, run_lfw
-from visionlake.cli.common import JsonOption, console, print_json
+from visionlake.cli.common import JsonOption, console, print_json, progress_status
 
 
 def register(app: typer.Typer) -> None:
@@ -35,8 +35,9 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOption = False,
     ) -> None:
         """LFW 10-fold verification accuracy, TAR at FAR 1e-3 and images/s; optionally vs face_recognition."""
-        out = run_lfw(data, pairs_file, pairs_csv, root, peer, workers, pick, backend, flip, max_side, jitters,
-                      limit, progress=not json_out)
+        with progress_status("embedding") as advance:  # stderr, also with --json
+            out = run_lfw(data, pairs_file, pairs_csv, root, peer, workers, pick, backend, flip, max_side, jitters,
+                          limit, progress=advance)
         if json_out:
             print_json(out)
         else:
@@ -57,8 +58,9 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOption = False,
     ) -> None:
         """End-to-end face throughput (decode, detect, align, embed every face), optionally vs the peer."""
-        out = run_faces(data, peer, workers, limit, upscale, backend, flip, max_side, jitters,
-                        progress=not json_out)
+        with progress_status("embedding") as advance:  # stderr, also with --json
+            out = run_faces(data, peer, workers, limit, upscale, backend, flip, max_side, jitters,
+                            progress=advance)
         if json_out:
             print_json(out)
         else:

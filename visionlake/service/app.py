@@ -25,6 +25,7 @@ from sqlalchemy import func, select, text
 from visionlake.areas import AREAS
 from visionlake.service import access_log
 from visionlake.service.deps import Caller, State
+from visionlake.service.docs_pages import install_docs
 from visionlake.service.errors import COMMON, install_error_handlers, responses
 from visionlake.service.jobs import JobRunner
 from visionlake.service.limits import BodySizeLimit, ServiceLimits
@@ -40,6 +41,39 @@ STATIC = Path(__file__).parent / "static"
 
 CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; "
        "script-src 'self'; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+#: Sent with every response (API, UI, static files, errors); a route's own value wins.
+SECURITY_HEADERS: dict[bytes, bytes] = {
+    b"content-security-policy": CSP.encode(),
+    b"x-content-type-options": b"nosniff",
+    b"referrer-policy": b"no-referrer",
+    b"x-frame-options": b"DENY",
+    b"cross-origin-opener-policy": b"same-origin",
+    b"cross-origin-resource-policy": b"same-origin",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every HTTP response, including ``/static/*`` files and
+    errors raised before a route runs (413, 404), which per-route headers would miss."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS.items() if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
 
 
 def _version() -> str:
@@ -106,11 +140,14 @@ def create_app(
             "nonexistent (404). Errors are `{\"error\": {\"code\", \"message\"}}`."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from installed files by install_docs (no CDN)
+        redoc_url=None,
     )
     app.state.service = st
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limits=st.limits)
     app.add_middleware(MetricsMiddleware, metrics=st.metrics)
+    app.add_middleware(SecurityHeaders)
 
     from visionlake.service.routes import admin, audit, collections, ingest
 
@@ -147,6 +184,7 @@ def create_app(
         extra["api_keys_active"] = keys
         return PlainTextResponse(state.metrics.render(extra), media_type="text/plain; version=0.0.4")
 
+    install_docs(app)
     _mount_ui(app)
     return app
 
@@ -178,6 +216,11 @@ def _mount_ui(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"), headers=headers)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                            headers={"Cache-Control": "max-age=86400"})
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
     async def plotly_js() -> FileResponse:

@@ -128,7 +128,16 @@ def parse_where(where: str | None) -> dict[str, Any] | None:
         isinstance(k, str) and isinstance(v, str | int | float | list) for k, v in filt.items()
     ):
         raise ApiError(400, "bad_input", 'where must be a JSON object of field -> value or list, e.g. {"year": "2012"}')
+    check_where_keys(filt)
     return filt
+
+
+def check_where_keys(filt: dict[str, Any] | None) -> None:
+    """400 for field names that cannot be a metadata key (NUL, quotes...): they would break the SQL JSON path."""
+    from visionlake.lake import check_meta_key
+
+    for key in filt or {}:
+        check_meta_key(key)
 
 
 def image_out(collection: str, img: Image) -> ImageOut:

@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 from visionlake.errors import BadInput, NotFound
 from visionlake.service.deps import State, Viewer, find_collection
 from visionlake.service.errors import COMMON, ApiError, responses
-from visionlake.service.limits import run_blocking
+from visionlake.service.limits import check_table_bounds, run_blocking
 from visionlake.trends.forecast import ModelName
 
 router = APIRouter(tags=["trends"])
@@ -332,6 +332,7 @@ def _observations(st: Any, who: Any, q: TrendQuery) -> tuple[pd.DataFrame, str, 
         hit = cache.get(key, None)
         if hit is not None:
             return hit
+        check_table_bounds(path, st.limits)
         df = read_table(path)
         if not attrs and not {"attribute", "value"} <= set(df.columns):
             raise BadInput("name the attribute columns of the table (attributes)")
@@ -415,6 +416,7 @@ async def upload_table(st: State, who: Viewer, file: Annotated[UploadFile, File(
         path = folder / f"{table_id}{ext}"
         path.write_bytes(data)
         try:
+            check_table_bounds(path, st.limits)  # rows/cells declared, before anything is decompressed
             df = _data_errors(lambda: read_table(path))
             guesses = _data_errors(lambda: suggest_columns(df))
         except BaseException:
