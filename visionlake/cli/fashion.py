@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+from visionlake.cli.common import JsonOption, LakeOption, collection_option, console, print_json
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -39,14 +39,11 @@ def colour_cmd(images: Annotated[list[Path], typer.Argument(help="Photos.")], js
         console.print(f"{r['path']}: [bold]{r['family']}[/] ({cols})")
 
 
-CollectionOption = Annotated[str, typer.Option("--collection", "-c", help="Fashion collection.")]
-
-
 @app.command("tag")
 def tag_cmd(
     images: Annotated[list[Path], typer.Argument(help="Photos.")],
-    collection: Annotated[str | None, typer.Option(
-        "--collection", "-c", help="Use this collection's model and the heads trained on its labels.")] = None,
+    collection: Annotated[str | None, collection_option(
+        "Use this collection's model and the heads trained on its labels.")] = None,
     model_dir: ModelDirOption = None,
     backend: BackendOption = "onnx",
     threshold: Annotated[float, typer.Option(help="Below this probability the answer is 'unsure'.")] = 0.4,
@@ -99,7 +96,7 @@ def tag_cmd(
 
 @app.command("train")
 def train_cmd(
-    collection: Annotated[str, typer.Option("--collection", "-c", help="Collection with fashion embeddings.")],
+    collection: Annotated[str, collection_option("Collection with fashion embeddings.")],
     label_column: Annotated[str, typer.Option("--label-column", help="Metadata column with your labels.")],
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     lake: LakeOption = None,
@@ -119,7 +116,7 @@ def train_cmd(
 
 @app.command("search")
 def search_cmd(
-    collection: Annotated[str, typer.Option("--collection", "-c", help="Collection to search.")],
+    collection: Annotated[str, collection_option("Collection to search.")],
     image: Annotated[str | None, typer.Option("--image", help="Query photo (path) or an image id.")] = None,
     text: Annotated[str | None, typer.Option("--text", help='Query words, e.g. "red satin midi dress".')] = None,
     where: Annotated[list[str] | None, typer.Option("--where", help="Metadata filter key=value (repeat).")] = None,
