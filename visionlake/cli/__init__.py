@@ -23,7 +23,8 @@ SUBAPPS: list[tuple[str, str, str]] = [
     ("faces", "faces", "Detect, verify, enroll, identify, cluster and forget faces."),
     ("fashion", "fashion", "Tag garments, name colours, train heads on your labels, search looks."),
     ("trends", "trends", "Attribute curves, rising/falling signals, forecasts and reports."),
-    ("keys", "keys", "API keys for the service."),
+    ("keys", "keys", "API keys for the service; rotate the lake key."),
+    ("audit", "audit", "Verify the tamper-evident audit log."),
     ("bench", "bench", "Benchmarks that print JSON."),
 ]
 
