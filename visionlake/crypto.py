@@ -8,6 +8,8 @@ embeddings are opaque bytes.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -32,6 +34,16 @@ class LakeCipher:
         if len(key) != 32:
             raise ValueError("the lake key must be 32 bytes (AES-256)")
         self._aead = AESGCM(key)
+        # a separate subkey for keyed fingerprints, so a MAC never reuses the encryption key as such
+        self._mac_key = hashlib.sha256(b"visionlake:fingerprint-key:v1" + key).digest()
+
+    def fingerprint(self, data: bytes, purpose: bytes) -> str:
+        """A keyed, deterministic tag of ``data`` (HMAC-SHA256, hex): equal inputs give equal tags.
+
+        Lets the lake recognise a value later (an erasure journal recognising the name it erased)
+        without storing the value; without the key the tag tells nothing about it.
+        """
+        return hmac.new(self._mac_key, purpose + b"\0" + data, hashlib.sha256).hexdigest()
 
     def encrypt(self, data: bytes, associated: bytes = b"") -> bytes:
         """Return MAGIC + nonce + ciphertext; a fresh random nonce every call."""

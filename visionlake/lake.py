@@ -60,6 +60,16 @@ class Lake:
         from visionlake.keyring import register
 
         register(self)  # the audit log reaches the lake's keys from a session's engine
+        self._finish_erasures()
+
+    def _finish_erasures(self) -> None:
+        """Finish erasures of people that a crash interrupted: their files must not outlive the crash.
+
+        One query on an (almost always) empty journal table; see :mod:`visionlake.faces.erasure`.
+        """
+        from visionlake.faces.erasure import finish_pending
+
+        finish_pending(self)
 
     # ------------------------------------------------------------------ sessions
     @contextmanager

@@ -121,14 +121,14 @@ class _Killed(BaseException):
 def _rotate_in_process(root: Path, crash_at: str | None, monkeypatch) -> int:
     from visionlake import keyring
 
-    real = keyring._crash_point
+    real = keyring.crash_point
 
     def crash(name: str) -> None:
         if crash_at and name == crash_at.split(":")[0]:
             raise _Killed(name)
         real(name)
 
-    monkeypatch.setattr(keyring, "_crash_point", crash)
+    monkeypatch.setattr(keyring, "crash_point", crash)
     lake = Lake(root, create=False)
     try:
         rotate_lake_key(lake, batch=1)
@@ -137,7 +137,7 @@ def _rotate_in_process(root: Path, crash_at: str | None, monkeypatch) -> int:
         return -9
     finally:
         lake.close()
-        monkeypatch.setattr(keyring, "_crash_point", real)
+        monkeypatch.setattr(keyring, "crash_point", real)
 
 
 @pytest.mark.parametrize("crash_at,real_kill", [

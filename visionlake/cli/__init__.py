@@ -25,6 +25,7 @@ SUBAPPS: list[tuple[str, str, str]] = [
     ("trends", "trends", "Attribute curves, rising/falling signals, forecasts and reports."),
     ("keys", "keys", "API keys for the service; rotate the lake key."),
     ("audit", "audit", "Verify the tamper-evident audit log."),
+    ("models", "models", "Model files: list, fetch (verified by SHA-256), verify, path."),
     ("bench", "bench", "Benchmarks that print JSON."),
 ]
 

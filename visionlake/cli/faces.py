@@ -296,6 +296,8 @@ def forget_cmd(
         print_json(out)
     else:
         r = out["removed"]
+        if out.get("resumed"):
+            console.print("finished an erasure that an earlier run did not complete (crash or kill)")
         console.print(f"forgot [bold]{out['person']}[/] in {out['collection']!r}: {r['faces']} face(s), "
                       f"{r['vectors']} vector(s), {r['files']} file(s), {r['images']} photo record(s)")
         for c in out["checks"]:

@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +43,8 @@ from sqlalchemy.orm import Session
 from visionlake.faces.models import AuditEntry, AuditHead
 
 ACTIONS = ("identify", "verify", "enroll", "forget", "redact")
+#: How an identify entry names a probe photo kept with ``keep_probe`` (a lake-relative path).
+PROBE_NOTE = re.compile(r"probe kept at (\S+)")
 
 
 def current_actor(actor: str | None = None) -> str:
@@ -152,6 +155,19 @@ def entries(session: Session, action: str | None = None, collection: str | None 
          "collection": e.collection, "result_ids": e.result_ids, "detail": e.detail}
         for e in session.scalars(q)
     ]
+
+
+def entries_referring(session: Session, refs: set[str]) -> list[AuditEntry]:
+    """Entries whose result ids include any of ``refs`` (what an erasure must scrub)."""
+    if not refs:
+        return []
+    return [e for e in session.scalars(select(AuditEntry)) if refs & {str(r) for r in (e.result_ids or [])}]
+
+
+def kept_probe(entry: AuditEntry) -> str | None:
+    """The lake-relative path of the probe photo an identify entry kept, if any (erasure deletes it)."""
+    m = PROBE_NOTE.search(entry.detail or "") if entry.action == "identify" else None
+    return m.group(1).rstrip(",") if m else None
 
 
 def scrub(session: Session, refs: set[str]) -> int:

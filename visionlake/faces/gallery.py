@@ -18,31 +18,34 @@ CLI, the service and scripts behave identically. Design points where the issue l
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, String, Text, delete, func, select, text
+from sqlalchemy import func, select
 
-from visionlake.catalog.models import Base, Collection, Image
+from visionlake.catalog.models import Collection, Image
 from visionlake.errors import BadInput, NotFound
 from visionlake.faces import audit
 from visionlake.faces.analyser import crop_relpath, save_crop
+
+# Erasure and its verification live in visionlake.faces.erasure; these names stay importable from here.
+from visionlake.faces.erasure import (  # noqa: F401 - re-exported
+    forget,
+    name_pattern,
+    scan_lake_files,
+    verify_erasure,
+)
+from visionlake.faces.erasure import reload_index_ids as _reload_index_ids  # noqa: F401 - re-exported
 from visionlake.faces.identify import Gallery
 from visionlake.faces.identify import search_people as search_people  # re-exported: the people ranking
-from visionlake.faces.models import AuditEntry, Face, FaceGroup, Person
+from visionlake.faces.models import Face, Person
 from visionlake.faces.rows import face_record, face_row
 from visionlake.faces.sync import (
-    SPACE,
     check_pack,
-    collection_dim,
     face_index,
     index_meta,
-    sync_index,
-    unseal,
 )
 
 #: Collection used by enroll/identify/people/forget when none is named.
@@ -161,18 +164,6 @@ def _clean_name(person: str) -> str:
     if len(name) > 200:
         raise BadInput("person names are limited to 200 characters")
     return name
-
-
-def _person(s: Any, collection: Collection, name: str) -> Person:
-    p = s.scalar(select(Person).where(Person.collection_id == collection.id, Person.name == name))
-    if p is None:
-        known = s.scalars(
-            select(Person.name).where(Person.collection_id == collection.id).order_by(Person.name).limit(10)
-        ).all()
-        hint = f" (enrolled: {', '.join(known)}{', ...' if len(known) == 10 else ''})" if known else \
-            " (nobody is enrolled there yet)"
-        raise NotFound(f"no person named {name!r} in collection {collection.name!r}{hint}")
-    return p
 
 
 # ---------------------------------------------------------------------------------------------- enroll
@@ -406,283 +397,6 @@ def verify(
                          f"(similarity {out['similarity']}, threshold {out['threshold']})", actor=actor)
     out["audited"] = lake is not None
     return out
-
-
-# ---------------------------------------------------------------------------------------------- forget
-def forget(lake: Any, collection: str = DEFAULT_COLLECTION, person: str = "", actor: str | None = None,
-           scan_files: bool = True) -> dict[str, Any]:
-    """Erase every trace of a person, then prove it.
-
-    Removes: face rows (with their encrypted templates), vectors in the index (saved), crops,
-    thumbnails, stored photos and image rows of photos that were only enrollment photos of this
-    person, group memberships, and this person's ids from the audit log. SQLite runs with
-    ``secure_delete`` and the WAL is checkpointed, so deleted rows are overwritten on disk too.
-
-    Then verifies, independently of the deletion code: catalog tables (every text column), the
-    index (ids and metadata), the crop/thumbnail/photo files, and the raw bytes of every file in the
-    lake (for the name, and for the raw float32 bytes of each removed template). The report lists
-    each check with ``ok``; ``ok`` at the top is true only when all passed.
-    """
-    name = _clean_name(person)
-    col = lake.collection(collection)
-    with lake.session() as s:
-        p = _person(s, col, name)
-        pid = p.id
-        frows = s.execute(select(Face.id, Face.image_id, Face.crop, Face.embedding, Face.group_id)
-                          .where(Face.person_id == pid)).all()
-    face_ids = [int(r[0]) for r in frows]
-    vectors = [unseal(lake.cipher, r[3]) for r in frows if r[3] is not None]
-    crops = {r[2] for r in frows if r[2]}
-    image_ids = {int(r[1]) for r in frows}
-    group_ids = {int(r[4]) for r in frows if r[4] is not None}
-    dim = collection_dim(lake, col.id)
-
-    removed: dict[str, int] = {}
-    files_to_delete: set[str] = set(crops)
-    with lake.session() as s:
-        if lake.engine.dialect.name == "sqlite":
-            s.execute(text("PRAGMA secure_delete=ON"))
-        # images that exist only because this person was enrolled from them
-        drop_images = []
-        for img in s.scalars(select(Image).where(Image.id.in_(image_ids))) if image_ids else []:
-            others = s.scalar(select(func.count(Face.id)).where(
-                Face.image_id == img.id, Face.person_id.is_(None) | (Face.person_id != pid)))
-            if (img.meta or {}).get("source") == "enroll" and not others:
-                drop_images.append(img)
-        for img in drop_images:
-            if img.thumbnail:
-                files_to_delete.add(img.thumbnail)
-            if (img.meta or {}).get("stored"):
-                files_to_delete.add(img.meta["stored"])
-            # crops of other faces on the image (none by construction) go with it
-            for c in s.scalars(select(Face.crop).where(Face.image_id == img.id)):
-                if c:
-                    files_to_delete.add(c)
-        removed["faces"] = s.execute(delete(Face).where(Face.person_id == pid)).rowcount or 0
-        for img in drop_images:
-            s.delete(img)
-        removed["images"] = len(drop_images)
-        removed["groups_emptied"] = 0
-        for gid in group_ids:
-            if not s.scalar(select(func.count(Face.id)).where(Face.group_id == gid)):
-                s.execute(delete(FaceGroup).where(FaceGroup.id == gid))
-                removed["groups_emptied"] += 1
-        s.execute(delete(Person).where(Person.id == pid))
-        refs = {f"person:{pid}"} | {f"face:{i}" for i in face_ids}
-        removed["audit_entries_scrubbed"] = audit.scrub(s, refs)
-        audit.record(s, "forget", col.name, [],
-                     detail=f"erased 1 person: {removed['faces']} face(s), {len(drop_images)} photo(s)",
-                     actor=actor)
-
-    # vectors: remove and save (catalog is already clean, so a crash here is repaired by sync_index)
-    removed["vectors"] = 0
-    if dim is not None:
-        index = face_index(lake, col.name, dim)
-        removed["vectors"] = index.remove(face_ids)
-        index.save()
-        sync_index(lake, col.name, dim=dim)
-    deleted_files = 0
-    for rel in files_to_delete:
-        path = lake.root / rel
-        if path.exists():
-            path.unlink()
-            deleted_files += 1
-        # a crop is shared by no one else (named by image hash + face number); drop empty folders
-        try:
-            path.parent.rmdir()
-        except OSError:
-            pass
-    removed["files"] = deleted_files
-    _flush_sqlite(lake)
-
-    checks = verify_erasure(lake, col, name, pid, face_ids, vectors, sorted(files_to_delete), dim,
-                            scan_files=scan_files)
-    return {
-        "collection": col.name,
-        "person": name,
-        "removed": removed,
-        "checks": checks,
-        "ok": all(c["ok"] for c in checks),
-    }
-
-
-def _flush_sqlite(lake: Any) -> None:
-    """Move the WAL into the database file and truncate it, so deleted pages live nowhere else."""
-    if lake.engine.dialect.name != "sqlite":
-        return
-    with lake.engine.connect() as conn:
-        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-
-
-def verify_erasure(
-    lake: Any,
-    col: Collection,
-    name: str,
-    person_id: int,
-    face_ids: list[int],
-    vectors: list[np.ndarray],
-    files: list[str],
-    dim: int | None,
-    scan_files: bool = True,
-) -> list[dict[str, Any]]:
-    """Independent checks that nothing of a person is left (used by :func:`forget`, and by tests)."""
-    checks: list[dict[str, Any]] = []
-
-    def check(what: str, found: list[Any]) -> None:
-        checks.append({"check": what, "ok": not found, "found": found[:10]})
-
-    refs = {f"person:{person_id}"} | {f"face:{i}" for i in face_ids}
-    with lake.session() as s:
-        check("people table has no person with this name in the collection",
-              s.scalars(select(Person.id).where(Person.collection_id == col.id, Person.name == name)).all())
-        check("faces table has none of the person's face ids",
-              s.scalars(select(Face.id).where(Face.id.in_(face_ids))).all() if face_ids else [])
-        check("no face row points at the person id",
-              s.scalars(select(Face.id).where(Face.person_id == person_id)).all())
-        leftover = []
-        for e in s.scalars(select(AuditEntry)):
-            if refs & {str(r) for r in (e.result_ids or [])}:
-                leftover.append(e.id)
-        check("audit log holds none of the person's ids", leftover)
-        check("no text column of any catalog table contains the name", _tables_containing(s, name))
-    if dim is not None:
-        index = face_index(lake, col.name, dim)
-        present = sorted(set(index.ids().tolist()) & set(face_ids))
-        check("vector index (in memory) holds none of the face ids", present)
-        header = lake.collection_dir(col.name) / "index" / SPACE / "index.json"
-        on_disk: list[Any] = []
-        if header.exists():
-            import json
-
-            h = json.loads(header.read_text())
-            meta = h.get("metadata", {})
-            fids = set(face_ids)
-            on_disk = [k for k, v in meta.items()
-                       if int(k) in fids or (isinstance(v, dict) and v.get("person_id") == person_id)]
-            reloaded = _reload_index_ids(lake, col.name, dim)
-            on_disk += sorted(reloaded & set(face_ids))
-        check("saved vector index holds none of the face ids or the person id", on_disk)
-    check("crops, thumbnails and stored photos are deleted", [f for f in files if (lake.root / f).exists()])
-    if scan_files:
-        patterns: dict[str, bytes | re.Pattern[bytes]] = {"name": name_pattern(name)}
-        for i, v in enumerate(vectors):
-            patterns[f"template {i} (float32)"] = np.asarray(v, dtype=np.float32).tobytes()
-            patterns[f"template {i} (float64)"] = np.asarray(v, dtype=np.float64).tobytes()
-        hits, scanned = scan_lake_files(lake.root, patterns)
-        check(f"no file in the lake contains the name or a raw template ({scanned} files scanned)", hits)
-    return checks
-
-
-def _reload_index_ids(lake: Any, collection: str, dim: int) -> set[int]:
-    """Ids in the index file as saved (loaded fresh, not the cached in-memory object)."""
-    from visionlake.index.faiss_index import FaissIndex
-
-    path = lake.collection_dir(collection) / "index" / SPACE
-    if not (path / "index.json").exists():
-        return set()
-    return set(FaissIndex(path, dim=dim, metric="cosine", cipher=lake.cipher).ids().tolist())
-
-
-def _tables_containing(s: Any, needle: str) -> list[str]:
-    """``table.column`` for every text/JSON column of every table holding ``needle`` as a whole word."""
-    found = []
-    word = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(needle) + r"(?![A-Za-z0-9_])")
-    for table in Base.metadata.sorted_tables:
-        for c in table.columns:
-            if not isinstance(c.type, String | Text | JSON):
-                continue
-            target = c if not isinstance(c.type, JSON) else c.cast(Text)
-            values = s.scalars(select(target).where(target.like(f"%{needle}%")).limit(1000)).all()
-            n = sum(1 for v in values if v is not None and word.search(str(v)))
-            if n:
-                found.append(f"{table.name}.{c.name} ({n} rows)")
-    return found
-
-
-def name_pattern(name: str) -> re.Pattern[bytes]:
-    """The name as a whole word (so forgetting "Ann" is not failed by an enrolled "Anna")."""
-    return re.compile(rb"(?<![A-Za-z0-9_])" + re.escape(name.encode("utf-8")) + rb"(?![A-Za-z0-9_])")
-
-
-#: The raw-bytes scanner, run in a child process by :func:`scan_lake_files` (standard library only).
-_SCAN_SOURCE = r"""
-import json, os, re, sys
-
-
-def scan(root, patterns, skip):
-    hits = []
-    scanned = 0
-    longest = max((len(p) if isinstance(p, bytes) else 1024 for p in patterns.values()), default=0)
-    block = 8 << 20
-    for dirpath, dirs, files in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        if rel_dir.split(os.sep)[0] in skip:
-            dirs[:] = []
-            continue
-        for fname in files:
-            path = os.path.join(dirpath, fname)
-            try:
-                fh = open(path, "rb")
-            except OSError:
-                continue
-            scanned += 1
-            with fh:
-                tail = b""
-                while True:
-                    chunk = fh.read(block)
-                    if not chunk:
-                        break
-                    buf = tail + chunk
-                    for label, pat in patterns.items():
-                        found = (pat in buf) if isinstance(pat, bytes) else pat.search(buf) is not None
-                        if pat and found:
-                            hits.append(os.path.relpath(path, root) + ": " + label)
-                    tail = buf[-longest:] if longest else b""
-    return sorted(set(hits)), scanned
-
-
-if __name__ == "__main__":
-    job = json.loads(sys.stdin.read())
-    pats = {k: (bytes.fromhex(v["hex"]) if v["kind"] == "bytes" else re.compile(bytes.fromhex(v["hex"]), v["flags"]))
-            for k, v in job["patterns"].items()}
-    found, n = scan(job["root"], pats, tuple(job["skip"]))
-    sys.stdout.write(json.dumps({"hits": found, "scanned": n}))
-"""
-
-
-def scan_lake_files(root: Path, patterns: dict[str, bytes | re.Pattern[bytes]],
-                    skip: Sequence[str] = ("keys",)) -> tuple[list[str], int]:
-    """Search the raw bytes of every file under ``root`` for each pattern; returns hits and files scanned.
-
-    Patterns are literal bytes or compiled byte regexes. Reads in 8 MiB blocks with an overlap so
-    matches across blocks are found.
-
-    The scan runs in a child process. Why: the lake holds the live SQLite catalog, and in SQLite's
-    POSIX locking, closing *any* descriptor of a database file drops every lock this process holds
-    on it (a documented SQLite hazard), so opening ``catalog.sqlite`` here -- even read-only, even
-    just to read bytes -- would leave this process's open connections unlocked and let another
-    process (an ingestion job, the CLI) corrupt its view of the database. The raw bytes of the
-    database file are exactly what must be scanned (``secure_delete`` and the WAL checkpoint are
-    checked that way), so skipping it is not an option; a child process has its own locks.
-    """
-    import json
-    import subprocess
-    import sys
-
-    spec = {}
-    for label, pat in patterns.items():
-        if isinstance(pat, bytes):
-            spec[label] = {"kind": "bytes", "hex": pat.hex()}
-        else:
-            spec[label] = {"kind": "re", "hex": pat.pattern.hex(), "flags": int(pat.flags)}
-    job = json.dumps({"root": str(root), "patterns": spec, "skip": list(skip)})
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", _SCAN_SOURCE], input=job, capture_output=True,
-                          text=True, timeout=3600)
-    if proc.returncode != 0:
-        # not silently weaker: an incomplete scan is reported as a failed check
-        return [f"(the file scan could not run: {proc.stderr.strip().splitlines()[-1:] or proc.returncode})"], 0
-    out = json.loads(proc.stdout)
-    return list(out["hits"]), int(out["scanned"])
 
 
 def audit_log(lake: Any, action: str | None = None, collection: str | None = None, limit: int = 100

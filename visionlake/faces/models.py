@@ -107,6 +107,33 @@ class AuditEntry(Base):
     mac: Mapped[str | None] = mapped_column(String(64))  # HMAC chain value of this row, hex
 
 
+class ErasureJournal(Base):
+    """An erasure of a person that has started: what to remove, never who.
+
+    Written in the same transaction that deletes the person's catalog rows, so no crash can leave
+    deleted rows without a record of the files and index entries still to remove. Holds ids and
+    lake-relative paths of content-addressed files only; the person is recognised by ``name_tag``,
+    a keyed HMAC of the name (:meth:`visionlake.crypto.LakeCipher.fingerprint`), so that
+    ``forget --person NAME`` rerun after a crash finds its own erasure. ``state`` is ``pending``
+    until every removal step ran, then ``done`` until a verification by name deletes the row
+    (see :mod:`visionlake.faces.erasure`).
+    """
+
+    __tablename__ = "erasure_journal"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    name_tag: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    state: Mapped[str] = mapped_column(String(12), nullable=False, default="pending", index=True)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    removed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+
 class AuditHead(Base):
     """The end of the audit chain (one row): the last id handed out and the MAC of that row.
 
@@ -210,4 +237,4 @@ def after_schema(engine: Any) -> None:
     # other databases: no triggers; readers then re-check the collection on every query
 
 
-__all__ = ["AuditEntry", "AuditHead", "Face", "FaceGeneration", "FaceGroup", "Person", "after_schema"]
+__all__ = ["AuditEntry", "AuditHead", "ErasureJournal", "Face", "FaceGeneration", "FaceGroup", "Person", "after_schema"]

@@ -24,6 +24,7 @@ from visionlake.service.deps import (
     Editor,
     FaceId,
     GroupId,
+    PersonId,
     State,
     Viewer,
     find_collection,
@@ -123,6 +124,11 @@ class ForgetOut(BaseModel):
     removed: dict[str, int]
     checks: list[ErasureCheck]
     ok: bool = Field(description="True only when every independent erasure check passed")
+    resumed: bool = Field(False, description="True when this call finished an erasure a crash interrupted")
+
+
+class ForgetIn(BaseModel):
+    person: str = Field(min_length=1, max_length=200, description="Name of the person to erase")
 
 
 class GroupOut(BaseModel):
@@ -359,21 +365,33 @@ async def enroll(
     return await run_blocking(work, timeout=st.limits.request_timeout_s)
 
 
-@router.delete("/collections/{collection}/people/{person}", response_model=ForgetOut,
+# Names never travel in a URL (URLs end up in access logs, proxies and browser history): erasure is
+# addressed by person id in the path, or by name in a JSON body.
+@router.delete("/collections/{collection}/people/{person_id}", response_model=ForgetOut,
                responses=responses(*COMMON, 403, 404),
-               summary="Forget a person: erase every trace, then verify the erasure independently")
-async def forget(collection: CollectionName, person: str, st: State, who: Editor) -> dict[str, Any]:
+               summary="Forget a person by id: erase every trace, then verify the erasure independently")
+async def forget(collection: CollectionName, person_id: PersonId, st: State, who: Editor) -> dict[str, Any]:
     _faces_collection(st, collection, who)
+    return await run_blocking(_forget_work, st, collection, {"person_id": person_id}, who.actor,
+                              timeout=st.limits.request_timeout_s)
 
-    def work() -> dict[str, Any]:
-        with st.lock(collection).write():
-            st.audit.flush()  # queued identify entries naming this person must be in the log to be scrubbed
-            try:
-                return gallery.forget(st.lake, collection, person=person, actor=who.actor)
-            finally:
-                st.note_written(collection)
 
-    return await run_blocking(work, timeout=st.limits.request_timeout_s)
+@router.post("/collections/{collection}/people/forget", response_model=ForgetOut,
+             responses=responses(*COMMON, 403, 404),
+             summary="Forget a person by name (in the body, never in the URL); reruns finish an interrupted erasure")
+async def forget_by_name(collection: CollectionName, body: ForgetIn, st: State, who: Editor) -> dict[str, Any]:
+    _faces_collection(st, collection, who)
+    return await run_blocking(_forget_work, st, collection, {"person": body.person}, who.actor,
+                              timeout=st.limits.request_timeout_s)
+
+
+def _forget_work(st: Any, collection: str, who_: dict[str, Any], actor: str) -> dict[str, Any]:
+    with st.lock(collection).write():
+        st.audit.flush()  # queued identify entries naming this person must be in the log to be scrubbed
+        try:
+            return gallery.forget(st.lake, collection, actor=actor, **who_)
+        finally:
+            st.note_written(collection)
 
 
 @router.get("/collections/{collection}/faces/{face_id}/crop", response_class=FileResponse,
