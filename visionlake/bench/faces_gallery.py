@@ -21,10 +21,9 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-import typer
 
 from visionlake.config import shared_data_dir
 
@@ -227,8 +226,11 @@ def sample_distractors(model: dict[str, np.ndarray], n: int, per_identity: int =
 
 def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dlib", workers: int = 2,
                  kind: str = "auto", nlist: int | None = None, nprobe: int | None = None,
-                 queries: int = 1000, log: Any = None, gallery_jitters: int = 0) -> dict[str, Any]:
-    """The measurements of ``bench identify`` (see the command's help)."""
+                 queries: int = 1000, log: Any = None, gallery_jitters: int = 0,
+                 layer_probes: int = 200) -> dict[str, Any]:
+    """The measurements of ``bench identify`` (see the command's help); ``layer_probes`` > 0 adds
+    ``through_layers``: per-probe latency through the Gallery object and the service
+    (:mod:`visionlake.bench.identify_layers`) on a lake holding the real gallery."""
     import faiss
 
     from visionlake.index.faiss_index import FaissIndex
@@ -298,6 +300,10 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
     rank1 = rank1_of(approx_top)
     rank1_exact = rank1_of(exact_top)
     desc = index.describe()
+    layers = None
+    if layer_probes > 0:
+        layers = _layers(g_vecs, g_labels, p_vecs[q_rows[:layer_probes]], list(p_labels[q_rows[:layer_probes]]),
+                         name, log)
     return {
         "pack": name,
         "images": len(rels),
@@ -321,7 +327,44 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "index": {"kind": desc["kind"], "nlist": desc["nlist"], "nprobe": desc["nprobe"]},
         "distractor_realism": realism,
+        "through_layers": layers,
     }
+
+
+def _layers(g_vecs: np.ndarray, g_labels: np.ndarray, probes: np.ndarray, truth: list[str], pack: str,
+            log: Any = None) -> dict[str, Any]:
+    """The real gallery in a temporary lake (one enrolled face per person), probes through both layers."""
+    import tempfile
+
+    from visionlake.bench.identify_layers import build_faces_lake, run_layers
+
+    names = sorted(set(g_labels.tolist()))
+    pos = {n: i for i, n in enumerate(names)}
+    owners = np.array([pos[x] for x in g_labels.tolist()])
+    with tempfile.TemporaryDirectory(prefix="vl-bench-identify-") as tmp:
+        root = Path(tmp) / "lake"
+        build_faces_lake(root, g_vecs, owners, names, pack)
+        if log:
+            log(f"layers: {len(g_vecs)} enrolled faces, {len(probes)} probes through Gallery and service")
+        return {"gallery_faces": len(g_vecs), **run_layers(root, probes, truth, None)}
+
+
+def run_layers_synthetic(faces: int, probes: int) -> dict[str, Any]:
+    """``bench identify --synthetic N``: the layers only, on bench api's synthetic gallery (no LFW)."""
+    import tempfile
+
+    from visionlake.bench.identify_layers import build_faces_lake, run_layers, synthetic
+
+    vecs, owners, names, p, truth = synthetic(faces, probes)
+    with tempfile.TemporaryDirectory(prefix="vl-bench-identify-") as tmp:
+        root = Path(tmp) / "lake"
+        t0 = time.perf_counter()
+        build_faces_lake(root, vecs, owners, names, "bench-synthetic-128")
+        setup = time.perf_counter() - t0
+        return {"bench": "identify --synthetic", "gallery_faces": faces, "gallery_people": len(names),
+                "setup_s": round(setup, 1), "threshold": 0.5, "cpu_count": os.cpu_count(),
+                "loadavg": [round(x, 2) for x in os.getloadavg()],
+                "through_layers": run_layers(root, p, truth, 0.5)}
 
 
 def _realism(vecs: np.ndarray, labels: np.ndarray, dvecs: np.ndarray, n: int = 2000) -> dict[str, Any]:
@@ -392,54 +435,6 @@ def run_cluster(root: Path, cache_dir: Path, pack: str = "dlib", workers: int = 
         "threshold_sweep": ours_sweep,
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
-
-
-# ---------------------------------------------------------------------------------------------- commands
-def register(app: typer.Typer) -> None:
-    """Add ``identify`` and ``cluster`` to the ``visionlake bench`` group."""
-
-    @app.command("identify")
-    def identify_cmd(
-        data: Annotated[Path | None, typer.Option("--data", help="LFW folder (default ../shared/data/lfw).")] = None,
-        distractors: Annotated[int, typer.Option("--distractors", help="Synthetic distractor vectors.")] = 0,
-        cache: Annotated[Path, typer.Option("--cache", help="Embedding cache folder (bench only).")] = DEFAULT_CACHE,
-        workers: Annotated[int, typer.Option("--workers", help="Processes for embedding.")] = 2,
-        kind: Annotated[str, typer.Option("--kind", help="Index kind: auto, flat, ivf, ivfsq8.")] = "auto",
-        nlist: Annotated[int | None, typer.Option("--nlist", help="IVF lists (default ~4 sqrt n).")] = None,
-        nprobe: Annotated[int | None, typer.Option("--nprobe", help="IVF lists probed per query.")] = None,
-        queries: Annotated[int, typer.Option("--queries", help="Single queries timed for latency.")] = 1000,
-        gallery_jitters: Annotated[int, typer.Option("--gallery-jitters", help="Embed the gallery as "
-                                                     "`faces enroll` does (its default is 10); 0 = plain.")] = 0,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
-    ) -> None:
-        """Rank-1 identification on LFW (gallery: first photo of each person with 2+ photos, plus the
-        people with one photo; probes: their other photos) with N distractors drawn from a Gaussian
-        fitted to the real embeddings; recall@1 of the index vs exact search; latency; build time; RSS."""
-        from visionlake.cli.common import err_console, print_json
-
-        root = data or shared_data_dir() / "lfw"
-        out = run_identify(root, distractors, cache, workers=workers, kind=kind, nlist=nlist, nprobe=nprobe,
-                           queries=queries, log=lambda m: err_console.print(m), gallery_jitters=gallery_jitters)
-        print_json(out)
-
-    @app.command("cluster")
-    def cluster_cmd(
-        data: Annotated[Path | None, typer.Option("--data", help="LFW folder (default ../shared/data/lfw).")] = None,
-        cache: Annotated[Path, typer.Option("--cache", help="Embedding cache folder (bench only).")] = DEFAULT_CACHE,
-        workers: Annotated[int, typer.Option("--workers", help="Processes for embedding.")] = 2,
-        threshold: Annotated[float | None, typer.Option("--threshold", help="Cosine similarity cut.")] = None,
-        method: Annotated[str, typer.Option("--method", help="auto, average or cw.")] = "auto",
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
-    ) -> None:
-        """Cluster every LFW face without labels; BCubed precision/recall/F against the true identities,
-        beside DBSCAN (the Immich / PhotoPrism method) at the same distance and at its best eps."""
-        from visionlake.cli.common import err_console, print_json
-
-        root = data or shared_data_dir() / "lfw"
-        out = run_cluster(root, cache, workers=workers, threshold=threshold, method=method,
-                          log=lambda m: err_console.print(m))
-        print_json(out)
-
 
 def _main() -> None:  # python -m visionlake.bench.faces_gallery warm  (fill the cache only)
     import sys

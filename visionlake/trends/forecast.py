@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -573,6 +574,12 @@ def reference_models(season: int) -> dict[str, Callable[[], PanelModel]]:
     }
 
 
+#: Every model name :func:`make_model` accepts (besides aliases), the CV-chosen default first: the one list
+#: behind the CLI's ``--model`` help, the service's ``model`` schema and the error message below.
+ModelName = Literal["default", "blend", "global", "decomp", "seasonal_naive", "ets", "theta", "mstl", "tbats"]
+MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
+
+
 def make_model(name: str, season: int, bounds: tuple[float, float] | None = None) -> PanelModel:
     """Model by name: ``default`` (CV-chosen combination), ``blend`` (the previous default), a member or a
     reference model. ``bounds`` clips the default's forecasts and intervals (shares: ``(0, 1)``)."""
@@ -592,6 +599,3 @@ def make_model(name: str, season: int, bounds: tuple[float, float] | None = None
     if name not in refs:
         raise BadInput(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     return refs[name]()
-
-
-MODEL_NAMES = ("default", "blend", "global", "decomp", "seasonal_naive", "ets", "theta", "mstl", "tbats")

@@ -21,7 +21,7 @@ from visionlake.catalog.models import Image
 from visionlake.service.deps import CollectionName, State, Viewer, find_collection
 from visionlake.service.errors import COMMON, ApiError, responses
 from visionlake.service.limits import check_image_pixels, run_blocking
-from visionlake.service.routes.collections import parse_where
+from visionlake.service.routes.collections import check_where_keys, parse_where
 
 router = APIRouter(tags=["fashion"])
 _model_lock = threading.Lock()
@@ -84,19 +84,22 @@ def _fashion_collection(st: Any, name: str, who: Any) -> Any:
 
 def _model_key(col: Any) -> str:
     opts = (col.settings or {}).get("tagger_options") or {}
-    return f"{opts.get('backend', 'onnx')}:{opts.get('model')}"
+    recorded = ((col.settings or {}).get("fashion_model") or {}).get("name")
+    return f"{opts.get('backend', 'onnx')}:{opts.get('model')}:{recorded}"
 
 
 def _model(st: Any, col: Any) -> Any:
     """The collection's embedding model, loaded once per server (ModelUnavailable -> 503)."""
-    from visionlake.fashion.tagger import load_model
+    from visionlake.fashion.tagger import MODEL_SETTING, choose_model
 
     opts = (col.settings or {}).get("tagger_options") or {}
     ref = opts.get("model")
     key = _model_key(col)
     with _model_lock:
-        if key not in st.fashion_models:
-            st.fashion_models[key] = load_model(ref, opts.get("backend", "onnx"), quantized=bool(opts.get("quantized")))
+        if key not in st.fashion_models:  # the model the collection was embedded with (FashionSigLIP or backbone)
+            st.fashion_models[key] = choose_model(ref, opts.get("backend", "onnx"),
+                                                  quantized=bool(opts.get("quantized")),
+                                                  recorded=(col.settings or {}).get(MODEL_SETTING))
         return st.fashion_models[key]
 
 
@@ -108,7 +111,7 @@ def _hits(collection: str, results: list[Any]) -> list[SearchHit]:
 
 
 async def _image(st: Any, upload: UploadFile) -> Any:
-    from visionlake.ingest.validate import Rejected, decode_rgb
+    from visionlake.imageio import Rejected, decode_rgb
 
     data = await upload.read()
     if not data:
@@ -129,6 +132,7 @@ async def search_text(collection: CollectionName, body: SearchIn, st: State, who
     col = _fashion_collection(st, collection, who)
     if (body.text is None) == (body.image_id is None):
         raise ApiError(400, "bad_input", "give exactly one of text or image_id")
+    check_where_keys(body.where)
 
     def work() -> list[Any]:
         st.refresh_index(collection, "fashion")  # reload if another process (ingestion, CLI) wrote it
