@@ -106,7 +106,7 @@ def run_benchmark(data: Path, out: Path | None = None, train_end: str | None = N
     wall = time.perf_counter() - t0
     fc = pred["mean"]
     write("forecast", fc)
-    result.update(model=model, choice=getattr(m, "choice", model) or model, mase=_r(score(fc), 6))
+    result.update(model=model, choice=getattr(m, "choice", model) or model, mase=_r(score(fc), 12))
     if complete:
         ok = np.isfinite(test)
         for lv in (80, 95):
