@@ -65,6 +65,7 @@ def build_app() -> typer.Typer:
                 continue
             raise
         app.add_typer(mod.app, name=name, help=help_)
+    importlib.import_module("visionlake.cli.check").register(app)  # check, repair (issue 12)
     try:
         serve = importlib.import_module("visionlake.cli.serve")
         serve.register(app)
