@@ -32,6 +32,13 @@ CRASH_POINTS: dict[str, str] = {
     "index.save.committed": "index save: manifest replaced (the new index is the current one)",
     "enroll.catalog.committed": "enroll: faces/person committed to the catalog, index not yet saved",
     "service.job.chunk": "service ingest job: between two chunks of a running job",
+    "forget.before_commit": "forget: journal written and rows deleted in the transaction, not committed",
+    "forget.after_catalog": "forget: journal and catalog deletion committed, index and files untouched",
+    "forget.after_index": "forget: face ids removed from the index and saved, files not yet deleted",
+    "forget.mid_files": "forget: the first of the person's files deleted, the others not",
+    "forget.after_files": "forget: all files deleted, engine not yet compacted",
+    "forget.after_engine": "forget: engine compacted (Milvus) or nothing to do (FAISS), journal still pending",
+    "forget.before_close": "forget: erasure verified, journal row not yet deleted",
 }
 
 _hits: Counter[str] = Counter()
