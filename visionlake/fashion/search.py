@@ -39,7 +39,11 @@ def space_dim(lake: Any, collection: str) -> int | None:
     time) parses ``index.json`` -- which holds every image's metadata -- once per change, not per query.
     """
     head = lake.index_header(collection, SPACE)  # FAISS header or Milvus collection description
-    return None if head is None else int(head["dim"])
+    if head is None:  # never saved (e.g. a crash before the first save): the catalog has the vectors
+        from visionlake.resync import catalog_dim
+
+        return catalog_dim(lake, collection, SPACE)
+    return int(head["dim"])
 
 
 def open_space(lake: Any, collection: str, dim: int | None = None) -> Any:
