@@ -120,11 +120,12 @@ def test_service_job_killed_mid_run_then_a_new_job_completes(tmp_path, tiny_mode
             s.flush()
             ids.append(job.id)
     lk.close()
-    script = "import sys\nfrom visionlake.service.jobs import _job_main\n_job_main(sys.argv[1], int(sys.argv[2]), 0, [], [])\n"
+    script = ("import sys\nfrom visionlake.service.jobs import _job_main\n"
+              "_job_main(sys.argv[1], int(sys.argv[2]), 0, [], [])\n")
     base = {**os.environ, "PYTHONPATH": str(REPO)}
     base.pop(ENV, None)
-    r = subprocess.run([sys.executable, "-c", script, str(lake), str(ids[0])], env={**base, ENV: "service.job.chunk:2"},
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-c", script, str(lake), str(ids[0])],
+                       env={**base, ENV: "service.job.chunk:2"}, capture_output=True, text=True, timeout=120)
     assert r.returncode == -signal.SIGKILL, r.stderr
     assert 0 < counts(lake)["images"] < 48
     r = subprocess.run([sys.executable, "-c", script, str(lake), str(ids[1])], env=base, capture_output=True,
