@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from visionlake.catalog.paths import display_path
 from visionlake.cli.common import JsonOption, LakeOption, console, print_json
 from visionlake.errors import BadInput
 
@@ -44,5 +45,5 @@ def list_images(
     t = Table("id", "path", "size", "metadata")
     for d in data:
         meta = ", ".join(f"{k}={v}" for k, v in list(d["meta"].items())[:6])
-        t.add_row(str(d["id"]), d["path"], f"{d['width']}x{d['height']}", meta)
+        t.add_row(str(d["id"]), display_path(d["path"]), f"{d['width']}x{d['height']}", meta)
     console.print(t)
