@@ -9,7 +9,7 @@ import typer
 app = typer.Typer(no_args_is_help=True)
 
 #: Modules under visionlake.bench exposing ``register(app)``.
-BENCH_MODULES = ["ingest", "faces_lfw", "faces_gallery", "fashion", "forecast", "scale", "api"]
+BENCH_MODULES = ["ingest", "faces_lfw", "faces_gallery", "fashion", "forecast", "scale", "api", "faults"]
 
 for _name in BENCH_MODULES:
     try:
