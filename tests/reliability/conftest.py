@@ -37,6 +37,13 @@ def make_photos(folder: Path, n: int, seed: int = 0, start: int = 0) -> list[Pat
 
 
 @pytest.fixture(scope="session")
+def photos_20(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("photos20")
+    make_photos(folder, 20, seed=5)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def photos_48(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("photos48")
     make_photos(folder, 48)

@@ -67,7 +67,8 @@ def index_dir(root: Path) -> Path:
     return root / "collections" / "shop" / "index" / "fashion"
 
 
-@pytest.mark.parametrize("content", [b"", b"{not json", b"\x00\xff\xfe garbage"])
+@pytest.mark.parametrize("content", [b"", pytest.param(b"{not json", marks=pytest.mark.heavy),
+                                     pytest.param(b"\x00\xff\xfe garbage", marks=pytest.mark.heavy)])
 def test_damaged_lake_json_is_one_line_and_repair_restores_it(copy, capsys, content) -> None:
     (copy / "lake.json").write_bytes(content)
     code, _out, err = cli(["--lake", str(copy), "info"], capsys)
@@ -82,8 +83,10 @@ def test_damaged_lake_json_is_one_line_and_repair_restores_it(copy, capsys, cont
     assert cli(["--lake", str(copy), "info"], capsys)[0] == 0
 
 
-@pytest.mark.parametrize("damage", ["garble_header", "truncate_index", "flip_index_bytes", "delete_manifest_files",
-                                    "torn_save"])
+@pytest.mark.parametrize("damage", ["torn_save", "flip_index_bytes",
+                                    pytest.param("garble_header", marks=pytest.mark.heavy),
+                                    pytest.param("truncate_index", marks=pytest.mark.heavy),
+                                    pytest.param("delete_manifest_files", marks=pytest.mark.heavy)])
 def test_damaged_index_is_named_by_check_and_rebuilt_by_repair(copy, fashion_master, damage) -> None:
     want = answers(fashion_master)
     folder = index_dir(copy)

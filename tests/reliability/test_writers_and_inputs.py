@@ -89,12 +89,6 @@ def test_non_utf8_file_names_are_stored_reported_and_resumed(plain, tmp_path) ->
     assert os.fsdecode(raw) in stored and Path(os.fsdecode(raw)).exists()  # round-trips to the same bytes
     again = ingest(plain, src, "c", workers=0)
     assert again["already_done"] == 3 and again["ingested"] == 0
-    listed = vl("--lake", str(plain.root), "images", "list", "-c", "c", "--json", timeout=60)
-    assert listed.returncode == 0, listed.stderr
-    import json
-
-    paths = {row["path"] for row in json.loads(listed.stdout)}
-    assert os.fsdecode(raw) in paths  # JSON carries the exact name (surrogate escapes round-trip)
     table = vl("--lake", str(plain.root), "images", "list", "-c", "c", env={"COLUMNS": "400"}, timeout=60)
     assert table.returncode == 0 and "caf\\xe9_\\xff.jpg" in table.stdout
     assert_lake_ok(plain.root)
