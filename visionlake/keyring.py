@@ -360,6 +360,9 @@ def rotate_lake_key(lake: Any, batch: int = 500) -> dict[str, Any]:
                     store_bytes(root, str(path.relative_to(root)), sealed)
                     report["index_files"] += 1
                     _crash_point("rotate.index_file")
+        from visionlake.index.manifest import refresh_manifest
+
+        refresh_manifest(folder)  # the re-sealed files are the index now (verified on open)
     for col_name, space in list(getattr(lake, "_indexes", {})):
         lake.forget_index(col_name, space)
 

@@ -406,9 +406,10 @@ def open_catalog(url: str, sqlite_file: Path, read_only: bool) -> Any:
     for candidate in candidates:
         engine = create_catalog_engine(candidate)
         try:
-            if read_only:
+            if read_only:  # no schema changes on a read-only lake: one query proves it opens
+                probe = "SELECT count(*) FROM sqlite_master" if candidate.startswith("sqlite") else "SELECT 1"
                 with engine.connect() as conn:
-                    conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
+                    conn.exec_driver_sql(probe).all()
             else:
                 ensure_schema(engine)
             return engine

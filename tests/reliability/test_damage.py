@@ -189,3 +189,27 @@ def test_a_read_only_lake_can_be_read(copy, monkeypatch) -> None:
             lk.create_collection("new")
     finally:
         lk.close()
+
+
+def test_key_rotation_keeps_the_index_manifest_valid(tmp_path, monkeypatch) -> None:
+    """Rotation re-seals index.faiss in place; the manifest follows, so check passes and nothing rebuilds."""
+    monkeypatch.delenv("VISIONLAKE_KEY", raising=False)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faces"))
+    from gallery_fakes import RED, FakePipeline, photo
+
+    from visionlake.faces import gallery
+    from visionlake.index.manifest import verify_manifest
+    from visionlake.keyring import rotate_lake_key
+
+    lk = Lake(tmp_path / "lake")
+    gallery.enroll(lk, "people", "Alice", [photo(tmp_path / "a.png", [(RED, 40, 40, 100)])], pipeline=FakePipeline())
+    rotate_lake_key(lk)
+    lk.close()
+    verify_manifest(tmp_path / "lake" / "collections" / "people" / "index" / "faces")
+    assert check_lake(tmp_path / "lake")["ok"]
+    lk = Lake(tmp_path / "lake", create=False)
+    try:
+        out = gallery.identify(lk, "people", photo(tmp_path / "p.png", [(RED, 10, 10, 80)]), pipeline=FakePipeline())
+        assert [f["identity"] for f in out["faces"]] == ["Alice"]
+    finally:
+        lk.close()
