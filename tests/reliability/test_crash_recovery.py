@@ -39,7 +39,8 @@ def test_fashion_ingest_killed_then_rerun_has_every_vector(tmp_path, tiny_model_
     r = _ingest(lake, photos_20, crash.replace(":2", ":1"))  # 20 photos: chunks of 16 and 4
     assert r.returncode == -signal.SIGKILL, r.stderr
     before = counts(lake)
-    assert before["saved_vectors"] < 20  # the kill cost the saved index vectors: the bug's setting
+    if crash != "index.save.committed":  # killed before the save completed: the bug's setting
+        assert before["saved_vectors"] < 20
     r = _ingest(lake, photos_20)
     assert r.returncode == 0, r.stderr
     after = counts(lake)
