@@ -6,7 +6,9 @@ it with SIGKILL: half the rounds at a random moment (after a random delay), half
 crash point (:data:`visionlake.faults.CRASH_POINTS`) on a random hit. After the last kill, one clean
 ingest per collection runs to completion ("recovery") and ``visionlake check`` verifies the lake.
 
-Reported (all zero expected): ``images_lost`` (source images missing from the catalog),
+A round whose run finishes before its kill (the collection was already complete, or the crash
+point was not reached) counts in ``rounds`` but not in ``kills``. Reported (all zero expected):
+``images_lost`` (source images missing from the catalog),
 ``vectors_lost`` (fashion embeddings in the catalog but not in the saved index), ``vectors_extra``,
 ``duplicates`` (a path or a content hash recorded twice), plus ``recover_s``.
 """
@@ -83,8 +85,9 @@ def run_faults(kills: int, images: int, workers: int, seed: int, tmp: Path) -> d
     for k in range(kills):
         col = rng.choice(["plain", "fashion"])
         run_env = dict(env)
-        if k % 2:
-            run_env["VISIONLAKE_CRASH_AT"] = f"{rng.choice(INGEST_POINTS)}:{rng.randint(1, 4)}"
+        if k % 2:  # chunk points recur per chunk; the others once or twice per run
+            point = rng.choice(INGEST_POINTS)
+            run_env["VISIONLAKE_CRASH_AT"] = f"{point}:{rng.randint(1, 4) if '.chunk.' in point else 1}"
         proc = subprocess.Popen(_ingest_cmd(lake, srcs[col], col, workers), env=run_env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         if "VISIONLAKE_CRASH_AT" in run_env:
@@ -106,7 +109,8 @@ def run_faults(kills: int, images: int, workers: int, seed: int, tmp: Path) -> d
             raise RuntimeError(f"recovery ingest failed: {r.stderr[-500:]}")
     rep = check_lake(lake)
     recover_s = time.perf_counter() - t1
-    return {"kills": done_kills, "kills_at_crash_points": at_points, "kills_at_random_moments": done_kills - at_points,
+    return {"rounds": kills, "kills": done_kills, "kills_at_crash_points": at_points,
+            "kills_at_random_moments": done_kills - at_points,
             **_losses(lake, expected), "check_ok": rep["ok"], "check_problems": rep["problems"][:5],
             "images_per_collection": images, "fashion_model": model, "workers": workers,
             "kill_phase_s": round(kill_s, 2), "recover_s": round(recover_s, 2), "seed": seed}
