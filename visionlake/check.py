@@ -399,7 +399,7 @@ def _repair_thumbnails(lake: Any, done: list[str], could_not: list[dict[str, Any
     from visionlake.analysers.base import DecodedImage, WorkerContext
     from visionlake.analysers.thumbnail import ThumbnailAnalyser
     from visionlake.catalog.models import Collection, Image
-    from visionlake.ingest.validate import decode_rgb
+    from visionlake.imageio import decode_rgb
 
     analyser = ThumbnailAnalyser()
     fixed = 0

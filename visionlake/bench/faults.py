@@ -21,14 +21,9 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
-
-from visionlake.cli.common import JsonOption, console, print_json
+from typing import Any
 
 #: Crash points an ingest run can reach (the others belong to enroll, forget and the service).
 INGEST_POINTS = ("ingest.chunk.before_commit", "ingest.chunk.committed", "ingest.finalize.before_save",
@@ -153,24 +148,3 @@ def _losses(root: Path, expected: dict[str, dict[str, str]]) -> dict[str, int]:
 def settings_model(lk: Any, name: str) -> bool:
     """True when the fashion collection has a tagger model (then every image must have a vector)."""
     return bool((lk.collection(name).settings or {}).get("tagger_options", {}).get("model"))
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``bench faults`` to the bench group."""
-
-    @app.command("faults")
-    def bench_faults(
-        kills: Annotated[int, typer.Option(help="Ingest runs killed with SIGKILL.")] = 10,
-        images: Annotated[int, typer.Option(help="Synthetic photos per collection (two collections).")] = 120,
-        workers: Annotated[int, typer.Option(help="Ingest worker processes (0: in-process).")] = 1,
-        seed: Annotated[int, typer.Option(help="Seed of kill moments, crash points and photos.")] = 0,
-        json_out: JsonOption = False,
-    ) -> None:
-        """Random kills during a mixed ingest; report kills, images/vectors lost, duplicates, recovery time."""
-        with tempfile.TemporaryDirectory(prefix="vl-faults-") as tmp:
-            out = run_faults(kills, images, workers, seed, Path(tmp))
-        if json_out:
-            print_json(out)
-        else:
-            for k, v in out.items():
-                console.print(f"{k}: {v}")

@@ -8,7 +8,7 @@ ones. Content hashes are unique per collection, so an image is never stored twic
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, select
 
@@ -19,6 +19,9 @@ from visionlake.faults import crash_point
 from visionlake.ingest.validate import hamming, phash_bands
 from visionlake.ingest.worker import Outcome
 
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
+
 #: Two images whose perceptual hashes differ in at most this many bits are near duplicates
 #: (resizing and recompression measured 0-2 bits on product photos; distinct products rarely <= 2).
 NEAR_DUPLICATE_BITS = 2
@@ -27,7 +30,7 @@ NEAR_DUPLICATE_BITS = 2
 class CatalogWriter:
     """Writes outcomes for one collection and keeps the run's counters."""
 
-    def __init__(self, lake: Any, collection: Collection, run_id: int, analysers: list[Analyser],
+    def __init__(self, lake: Lake, collection: Collection, run_id: int, analysers: list[Analyser],
                  retry_rejected: bool = False) -> None:
         self.retry_rejected = retry_rejected
         self.failed_by_reason: Counter[str] = Counter()
