@@ -116,17 +116,3 @@ def _fsync_dir(folder: Path) -> None:
     finally:
         os.close(fd)
 
-
-def refresh_manifest(folder: Path) -> None:
-    """Re-record the current files of a folder whose files were legitimately rewritten in place
-    (key rotation re-seals ``index.faiss``): same file list, new digests."""
-    body = read_manifest(folder, strict=False)
-    if body is None:
-        return
-    digests = {}
-    for name in body["files"]:
-        path = folder / name
-        if path.exists():
-            digests[name] = (file_sha256(path), path.stat().st_size)
-    with folder_lock(folder):
-        write_manifest(folder, digests)
