@@ -203,7 +203,7 @@ def load_key(root: Path) -> bytes:
 
 
 def _check_indexes(rep: Report, lake: Any, settings: dict[str, Any]) -> None:
-    from visionlake.resync import CATALOG_IDS, DERIVED_SPACES, catalog_dim
+    from visionlake.resync import DERIVED_SPACES, catalog_dim, catalog_ids
 
     engine = settings.get("index", "faiss")
     n = 0
@@ -221,7 +221,7 @@ def _check_indexes(rep: Report, lake: Any, settings: dict[str, Any]) -> None:
                     continue
             else:
                 ix = lake.index(col.name, space, dim) if dim else None
-            want = CATALOG_IDS[space](lake, col.id)
+            want = catalog_ids(lake, col.id, space)
             have = set() if ix is None else set(ix.ids().tolist())
             n += 1
             if want - have:

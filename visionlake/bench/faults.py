@@ -115,9 +115,9 @@ def _losses(root: Path, expected: dict[str, dict[str, str]]) -> dict[str, int]:
     from sqlalchemy import func, select
 
     from visionlake.catalog.models import Image, SourcePath
+    from visionlake.fashion.resync import fashion_catalog_ids
     from visionlake.index.faiss_index import FaissIndex
     from visionlake.lake import Lake
-    from visionlake.resync import fashion_catalog_ids
 
     lk = Lake(root, create=False)
     out = {"images_lost": 0, "vectors_lost": 0, "vectors_extra": 0, "duplicates": 0}

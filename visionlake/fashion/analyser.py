@@ -120,7 +120,7 @@ class TaggerAnalyser(Analyser):
                                    confidence=float(t["confidence"]), region=t.get("region", "whole"),
                                    source=t.get("source", "zero-shot")))
         from visionlake.fashion.models import FashionEmbedding
-        from visionlake.resync import fashion_meta
+        from visionlake.fashion.resync import fashion_meta
 
         # the catalog keeps the vector (source of truth); the index is a copy resynced from it
         session.merge(FashionEmbedding(image_id=image_id, model=str(result.get("model") or ""),
@@ -135,8 +135,8 @@ class TaggerAnalyser(Analyser):
     def finalize(self, lake, collection) -> None:  # type: ignore[override]
         """Resync the index with what the catalog committed (a failed chunk may have added vectors
         whose rows rolled back), then save it."""
+        from visionlake.fashion.resync import sync_fashion
         from visionlake.fashion.search import SPACE, space_dim
-        from visionlake.resync import sync_fashion
 
         if collection.name in self._dirty or space_dim(lake, collection.name) is None:
             sync_fashion(lake, collection.name, save=False)

@@ -43,9 +43,9 @@ def space_dim(lake: Lake, collection: str) -> int | None:
     """
     head = lake.index_header(collection, SPACE)  # FAISS header or Milvus collection description
     if head is None:  # never saved (e.g. a crash before the first save): the catalog has the vectors
-        from visionlake.resync import catalog_dim
+        from visionlake.fashion.resync import fashion_catalog_dim
 
-        return catalog_dim(lake, collection, SPACE)
+        return fashion_catalog_dim(lake, lake.collection(collection).id)
     return int(head["dim"])
 
 
