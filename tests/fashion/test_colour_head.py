@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-import numpy as np
-from PIL import Image, ImageDraw
+from collections.abc import Iterator
 
-from visionlake.fashion.colour_head import colour_features, fit_colour_head
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from threadpoolctl import threadpool_limits
+
+from visionlake.fashion.colour_head import CANDIDATES, colour_features, fit_colour_head
 
 COLOURS = {"red": (200, 30, 40), "blue": (30, 60, 190), "black": (25, 25, 28), "green": (40, 150, 60)}
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny fits: OpenMP threads of the tree models only oversubscribe a shared machine (as the bench does)."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 def product(rgb: tuple[int, int, int], rng: np.random.Generator) -> Image.Image:
@@ -31,7 +42,28 @@ def test_head_learns_colour_labels() -> None:
         for _ in range(10):
             X.append(colour_features(product(rgb, rng)))
             y.append(name)
-    head = fit_colour_head(np.array(X), y)
-    assert head.C > 0 and head.cv_accuracy > 0.9
+    light = {"logreg C=0.1": CANDIDATES["logreg C=0.1"],
+             "hgb": ("hgb", {"learning_rate": 0.2, "max_leaf_nodes": 7, "max_iter": 20})}
+    head = fit_colour_head(np.array(X), y, candidates=light)
+    assert head.name in head.cv_table and head.cv_accuracy > 0.9
     test = [colour_features(product(rgb, rng)) for rgb in COLOURS.values()]
     assert head.predict(np.array(test)) == list(COLOURS)
+
+
+def test_head_is_the_cv_winner_on_training_rows_only() -> None:
+    """The chosen model is the argmax of the CV table computed on the rows it was given, and it changes
+    when the training rows call for it: a label that is a non-linear function of the features (an XOR of
+    two histogram corners) is won by the trees, an oblique linear one by the logistic regression."""
+    rng = np.random.default_rng(2)
+    n = 200
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    xor = np.where((X[:, 0] > 0) ^ (X[:, 1] > 0), "navy", "black").tolist()
+    linear = np.where(X.sum(1) > 0, "navy", "black").tolist()  # oblique: one direction, hard for trees
+    cands = {"logreg C=1": ("logreg", {"C": 1.0}),
+             "hgb": ("hgb", {"learning_rate": 0.2, "max_leaf_nodes": 7, "max_iter": 30})}
+    for y, winner in ((xor, "hgb"), (linear, "logreg C=1")):
+        head = fit_colour_head(X, y, candidates=cands)
+        assert set(head.cv_table) == set(cands)
+        assert head.name == max(head.cv_table, key=head.cv_table.get) == winner
+        assert head.cv_accuracy == head.cv_table[winner]
+    assert fit_colour_head(X, xor, candidates=cands).predict(np.array([[1, 1, 0, 0, 0, 0]])) == ["black"]

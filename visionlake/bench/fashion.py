@@ -127,7 +127,8 @@ def learned_colour_benchmark(data: Path, train_range: tuple[int, int] = COLOUR_T
         "colour_head_train_ids": list(train_range),
         "colour_head_train_images": len(y),
         "colour_head_cv_accuracy": round(head.cv_accuracy, 4),
-        "colour_head_C": head.C,
+        "colour_head_model": head.name,
+        "colour_head_cv_table": {k: round(v, 4) for k, v in head.cv_table.items()},
         "colour_learned_s": round(time.perf_counter() - t0, 1),
     }
 
