@@ -248,9 +248,11 @@ def run_fashion(data: Path | None = None, id_range: tuple[int, int] | None = Non
     if not (folder / "styles.csv").exists() or not (folder / "images").is_dir():
         raise BadInput(f"{folder} does not hold images/ and styles.csv (see --data)")
     report: dict[str, Any] = {"data": str(folder)}
-    if "colour" not in skip:
+    # "colour" skips both colour parts; "colour-model-free" / "colour-learned" skip one (each takes minutes)
+    if "colour" not in skip and "colour-model-free" not in skip:
         report.update(colour_benchmark(folder, tuple(id_range) if id_range else None, limit))
         report["colour_settings_tuned_on_ids"] = list(COLOUR_TRAIN_IDS)
+    if "colour" not in skip and "colour-learned" not in skip:
         report.update(learned_colour_benchmark(folder, tuple(colour_train_range),
                                                tuple(id_range) if id_range else None, limit))
     if "throughput" not in skip:

@@ -29,7 +29,8 @@ def register(app: typer.Typer) -> None:
         model_dir: Annotated[str | None, typer.Option("--model-dir", envvar="VISIONLAKE_FASHION_MODEL",
                                                       help="Real model folder for the train part.")] = None,
         skip: Annotated[list[str] | None,
-                        typer.Option(help="Parts to skip: colour, throughput, train, search, backbone.")] = None,
+                        typer.Option(help="Parts to skip: colour (or only colour-model-free / colour-learned), "
+                                                    "throughput, train, search, backbone.")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON (always JSON).")] = True,
     ) -> None:
         """Colour accuracy, tagging throughput vs plain open_clip, heads' cross-validation, search latency,
