@@ -12,6 +12,7 @@ from visionlake.catalog.models import Base
 #: Modules that define tables on :class:`Base`; imported before ``create_all``. Areas append theirs here.
 MODEL_MODULES: list[str] = [
     "visionlake.catalog.models",
+    "visionlake.catalog.analysis",
     "visionlake.faces.models",
     "visionlake.fashion.models",
     "visionlake.service.models",

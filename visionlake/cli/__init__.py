@@ -57,6 +57,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     register_core(app)
+    importlib.import_module("visionlake.cli.analyse").register(app)
     for module, name, help_ in SUBAPPS:
         try:
             mod = importlib.import_module(f"visionlake.cli.{module}")

@@ -59,7 +59,18 @@ def collection_pack(lake: Any, collection_id: int) -> str | None:
 
 
 def check_pack(lake: Any, collection_id: int, collection: str, pack: str) -> None:
-    """Refuse to mix templates of two packs: their similarities are not comparable."""
+    """Refuse to mix templates of two packs: their similarities are not comparable.
+
+    Also refuses while ``faces switch-pack`` is re-embedding the collection (two spaces coexist then).
+    """
+    with lake.session() as s:
+        settings = s.scalar(select(Collection.settings).where(Collection.id == collection_id)) or {}
+    switch = settings.get("faces_switch")
+    if switch:
+        raise BadInput(
+            f"collection {collection!r} is being switched from {switch['from']!r} to {switch['to']!r}; "
+            f"finish with `visionlake faces switch-pack -c {collection} --pack {switch['to']}`"
+        )
     have = collection_pack(lake, collection_id)
     if have is not None and have != pack:
         raise BadInput(
