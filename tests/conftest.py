@@ -44,3 +44,22 @@ def lfw_dir(shared_data: Path) -> Path:
     if not (p / "images").is_dir():
         pytest.skip(f"{p}/images not found")
     return p
+
+
+@pytest.fixture(scope="session")
+def real_model():
+    """``real_model(name)``: the verified folder of a real model from the user's model cache.
+
+    CI fetches the real files the way a user does (``visionlake models fetch``, in scripts/setup.sh);
+    elsewhere a test that needs them skips and says which command brings them.
+    """
+    from visionlake.errors import ModelUnavailable
+    from visionlake.models import model_dir
+
+    def get(name: str) -> Path:
+        try:
+            return model_dir(name)
+        except ModelUnavailable as exc:
+            pytest.skip(f"model {name} not available ({exc.message[:80]}...): run `visionlake models fetch {name}`")
+
+    return get

@@ -24,6 +24,7 @@ SUBAPPS: list[tuple[str, str, str]] = [
     ("fashion", "fashion", "Tag garments, name colours, train heads on your labels, search looks."),
     ("trends", "trends", "Attribute curves, rising/falling signals, forecasts and reports."),
     ("keys", "keys", "API keys for the service."),
+    ("models", "models", "Model files: list, fetch (verified by SHA-256), verify, path."),
     ("bench", "bench", "Benchmarks that print JSON."),
 ]
 

@@ -26,6 +26,7 @@ from PIL import Image as PILImage
 
 from visionlake.errors import BadInput, ModelUnavailable
 from visionlake.fashion.taxonomy import Taxonomy
+from visionlake.models.registry import check_hub_reachable as _check_hub_reachable
 
 DEFAULT_MODEL_ID = "Marqo/marqo-fashionSigLIP"
 MODEL_ENV = "VISIONLAKE_FASHION_MODEL"
@@ -110,32 +111,6 @@ def resolve_model_dir(model: str | os.PathLike[str] | None = None, quantized: bo
             f"Download its ONNX export ({', '.join(files)}) on a machine with network and point at the "
             f"folder with --model-dir DIR or {MODEL_ENV}=DIR"
         ) from None
-
-
-_UNREACHABLE: set[str] = set()
-
-
-def _check_hub_reachable(timeout: float = 3.0) -> None:
-    """Fail in seconds, not after the hub client's retries, when the model hub cannot be reached.
-
-    Honours ``HF_HUB_OFFLINE`` and ``HF_ENDPOINT`` (mirrors); remembers a failure for the process.
-    """
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        raise ConnectionError("HF_HUB_OFFLINE is set")
-    url = urlparse(constants.ENDPOINT)
-    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
-    if host in _UNREACHABLE:
-        raise ConnectionError(f"{host} unreachable")
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as exc:
-        _UNREACHABLE.add(host)
-        raise ConnectionError(f"cannot reach {host}:{port}: {exc}") from exc
 
 
 def _find(folder: Path, name: str, quantized: bool) -> Path:
