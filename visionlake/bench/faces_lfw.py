@@ -359,8 +359,24 @@ def lfw_report(pairs: PairList, res: RunResult, metric: str) -> dict[str, Any]:
     }
 
 
-def _pipeline_opts(pick: str, backend: str, flip: bool, max_side: int, jitters: int = 0) -> dict[str, Any]:
-    return {"pick": pick, "backend": backend, "flip": flip, "max_side": max_side, "jitters": jitters}
+def _pipeline_opts(pick: str, backend: str, flip: bool, max_side: int | None, jitters: int = 0,
+                   pack: str = "dlib", upscale: float | None = None) -> dict[str, Any]:
+    """Worker pipeline options; a pack's own defaults apply where the user gave nothing."""
+    opts: dict[str, Any] = {"pick": pick, "pack": pack, "flip": flip}
+    if pack == "dlib":
+        opts.update({"backend": backend, "jitters": jitters, "max_side": 1024 if max_side is None else max_side})
+    elif max_side is not None:
+        opts["max_side"] = max_side
+    if upscale is not None:
+        opts["max_upscale"] = upscale
+    return opts
+
+
+def _method(pack: str) -> str:
+    from visionlake.faces.packs import pack_info
+
+    info = pack_info(pack)
+    return f"visionlake {info.space or pack} (cosine); licence: {info.licence}"
 
 
 def _num(v: float, digits: int = 5) -> float | None:
@@ -465,9 +481,13 @@ def register(app: typer.Typer) -> None:
                                           "pair files, largest for CSV), largest, centre.")] = "auto",
         backend: Annotated[str, typer.Option(help="Embedder backend: onnx (dlib weights) or dlib.")] = "onnx",
         flip: Annotated[bool, typer.Option(help="Average the embedding of each face and its mirror.")] = True,
-        max_side: Annotated[int, typer.Option(help="Longest side the HOG detector sees.")] = 1024,
+        max_side: Annotated[int | None, typer.Option(help="Longest side the detector sees (dlib 1024, "
+                                                   "arcface-s 640).")] = None,
         jitters: Annotated[int, typer.Option(help="Also average N perturbed copies of each face (dlib's "
                                              "num_jitters; N times slower to embed).")] = 0,
+        pack: Annotated[str, typer.Option(help="Face pack: dlib or arcface-s (non-commercial weights).")] = "dlib",
+        upscale: Annotated[float | None, typer.Option(help="arcface-s: allow upscaling small photos up to this "
+                                                      "factor to reach --max-side (default 1: never).")] = None,
         limit: Annotated[int | None, typer.Option(help="Only the first N pairs (quick checks).")] = None,
         json_out: JsonOption = False,
     ) -> None:
@@ -499,13 +519,15 @@ def register(app: typer.Typer) -> None:
         absent = [p for p in paths if not Path(p).exists()]
         if absent:
             raise BadInput(f"{len(absent)} image(s) named by the pairs do not exist, e.g. {absent[0]}")
-        sides = [("ours", _pipeline_opts(rule, backend, flip, max_side, jitters))]
+        opts = _pipeline_opts(rule, backend, flip, max_side, jitters, pack, upscale)
+        sides = [("ours", opts)]
         if peer:
             sides.append(("peer", {"pick": rule}))
         results = run_sides(sides, paths, workers, progress=not json_out)
         ours = results[0]
-        out: dict[str, Any] = {"method": "visionlake dlib-resnet-v1 (cosine)", "workers": workers, "pick": rule,
-                               "flip": flip, "jitters": jitters}
+        out: dict[str, Any] = {"method": _method(pack), "pack": pack, "workers": workers, "pick": rule,
+                               "flip": flip, "jitters": jitters if pack == "dlib" else 0,
+                               "settings": {k: v for k, v in opts.items() if k != "pick"}}
         out.update(lfw_report(pairs, ours, "cosine"))
         out["stage_seconds"] = ours.stages
         if peer:
@@ -533,8 +555,10 @@ def register(app: typer.Typer) -> None:
                                                     "measure large photos; copies go to a temp folder.")] = None,
         backend: Annotated[str, typer.Option(help="Embedder backend: onnx (dlib weights) or dlib.")] = "onnx",
         flip: Annotated[bool, typer.Option(help="Average the embedding of each face and its mirror.")] = True,
-        max_side: Annotated[int, typer.Option(help="Longest side the HOG detector sees.")] = 1024,
+        max_side: Annotated[int | None, typer.Option(help="Longest side the detector sees (dlib 1024, "
+                                                   "arcface-s 640).")] = None,
         jitters: Annotated[int, typer.Option(help="Also average N perturbed copies of each face.")] = 0,
+        pack: Annotated[str, typer.Option(help="Face pack: dlib or arcface-s (non-commercial weights).")] = "dlib",
         json_out: JsonOption = False,
     ) -> None:
         """End-to-end face throughput (decode, detect, align, embed every face), optionally vs the peer."""
@@ -546,11 +570,12 @@ def register(app: typer.Typer) -> None:
             originals = files
             if upscale:
                 files = upscale_copies(files, int(upscale), Path(tmp))
-            opts = _pipeline_opts("largest", backend, flip, max_side, jitters)
+            opts = _pipeline_opts("largest", backend, flip, max_side, jitters, pack)
             sides = [("ours", opts)] + ([("peer", {"pick": "largest"})] if peer else [])
             results = run_sides(sides, files, workers, rounds=min(10, len(files)), progress=not json_out)
             ours = results[0]
-            out: dict[str, Any] = {"data": str(folder), "upscale": upscale, "workers": workers}
+            out: dict[str, Any] = {"data": str(folder), "upscale": upscale, "workers": workers, "pack": pack,
+                                   "method": _method(pack), "settings": {k: v for k, v in opts.items() if k != "pick"}}
             out.update(faces_report(ours))
             if upscale:  # accuracy unchanged on large photos: same face, same vector as on the original
                 small = run_side("ours", originals, workers, opts)

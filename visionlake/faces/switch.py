@@ -133,7 +133,7 @@ def _unreferenced_crops(lake: Any, collection: Any) -> list[Path]:
 def switch_pack(lake: Any, collection: str, pack: str, workers: int | None = None,
                 progress: Callable[[int], None] | None = None,
                 on_total: Callable[[int | None], None] | None = None, scan_files: bool = True,
-                **pack_opts: Any) -> dict[str, Any]:
+                chunk_size: int = 16, **pack_opts: Any) -> dict[str, Any]:
     """Re-embed a collection with ``pack`` (see the module docstring); returns a report with checks."""
     from visionlake.faces.gallery import _flush_sqlite, scan_lake_files
     from visionlake.ingest.analyse import analyse
@@ -170,7 +170,7 @@ def switch_pack(lake: Any, collection: str, pack: str, workers: int | None = Non
     opts = pack_options(col)
     opts.pop("pack", None)
     if state.get("stage") == "reembed":
-        report = analyse(lake, col.name, workers=workers, progress=progress, on_total=on_total,
+        report = analyse(lake, col.name, workers=workers, progress=progress, on_total=on_total, chunk_size=chunk_size,
                          instances=[FaceSwitchAnalyser(pack=pack, **opts)], purpose=f"switch-pack:{pack}")
 
         def reembedded(settings: dict[str, Any]) -> None:

@@ -42,7 +42,7 @@ PACK_INFO: dict[str, PackInfo] = {
                      "dlib models: free to use (CC0 / Boost; dlib-models README)", True, None,
                      "face_recognition_models (PyPI), installed with visionlake"),
     "arcface-s": PackInfo("arcface-s", "arcface-s", 512,
-                          "InsightFace pretrained weights: non-commercial research use only", False, "arcface-s",
+                          "InsightFace pretrained models: non-commercial research use only", False, "arcface-s",
                           "insightface buffalo_s: SCRFD-500M + w600k_mbf (visionlake models fetch arcface-s)"),
     "onnx": PackInfo("onnx", None, None, "whatever the given model files' licences say", True, None,
                      "ONNX files given by path"),

@@ -29,7 +29,7 @@ MODEL = "arcface-s"
 EMBEDDER_FILE = "w600k_mbf.onnx"
 DETECTOR_FILE = "scrfd_500m_bnkps.onnx"
 SPACE = "arcface-s"
-LICENCE = "InsightFace pretrained weights: non-commercial research use only"
+LICENCE = "InsightFace pretrained models: non-commercial research use only"
 
 #: defaults chosen on LFW View 1 (see the module docstring)
 DEFAULT_MAX_SIDE = 640
@@ -81,14 +81,18 @@ class ScrfdFaceDetector:
 
 
 def build(model_dir: str | None = None, max_side: int = DEFAULT_MAX_SIDE, score_threshold: float = DEFAULT_SCORE,
-          nms_iou: float = 0.4, flip: bool = DEFAULT_FLIP, threads: int | None = None, **_ignored: Any) -> Pack:
-    """Load both sessions once (callers keep the pipeline per process)."""
+          nms_iou: float = 0.4, flip: bool = DEFAULT_FLIP, threads: int | None = None, max_upscale: float = 1.0,
+          **_ignored: Any) -> Pack:
+    """Load both sessions once (callers keep the pipeline per process).
+
+    dlib-only options that generic callers pass (``detector``, ``jitters``, ``backend``...) are ignored.
+    """
     emb_path, det_path = model_files(model_dir)
     n = default_threads() if threads is None else max(1, int(threads))
     det = ScrfdDetector(det_path, max_side=int(max_side), score_threshold=float(score_threshold),
-                        nms_iou=float(nms_iou), threads=n)
+                        nms_iou=float(nms_iou), max_upscale=float(max_upscale), threads=n)
     emb = OnnxArcFaceEmbedder(emb_path, mean=127.5, std=127.5, threads=n, flip=bool(flip))
     return Pack("arcface-s", ScrfdFaceDetector(det), ArcFaceEmbedder(emb, SPACE), licence=LICENCE,
                 commercial_use=False,
                 options={"max_side": int(max_side), "score_threshold": float(score_threshold), "flip": bool(flip),
-                         "threads": n})
+                         "max_upscale": float(max_upscale), "threads": n})
