@@ -183,3 +183,50 @@ def test_arcface_s_finds_aligns_and_embeds_real_faces(arcface_pipe, lfw_image_pa
         assert float(found[0][1] @ vec[n][0]) > 0.999  # batching does not change templates
     assert pipe.crop(load_image(lfw_image_paths[names[0]][0]), batched[0][0][0], 96).size == (96, 96)
     assert pipe.detect(Image.new("RGB", (300, 200), (128, 128, 128))) == []
+
+
+# ------------------------------------------------------------------ the CLI a user types
+def test_use_pack_cli_records_acceptance_and_info_shows_it(tmp_path, monkeypatch, capsys):
+    import json
+    import sys
+
+    from visionlake.cli import build_app
+    from visionlake.cli.common import run_cli
+
+    monkeypatch.setenv("VISIONLAKE_ACTOR", "grace")
+    lake = str(tmp_path / "lake")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["visionlake", "--lake", lake, *args])
+        code = run_cli(build_app())
+        out = capsys.readouterr()
+        return code, out.out, " ".join(out.err.split())
+
+    code, _, err = run("faces", "use-pack", "arcface-s", "-c", "people")
+    assert code == 2 and "non-commercial" in err and "--accept-licence" in err
+    code, out, err = run("faces", "use-pack", "arcface-s", "--accept-licence", "non-commercial", "-c", "people")
+    assert code == 0, err
+    assert "accepted for this lake by grace" in out and "uses arcface-s" in out
+    code, out, _ = run("info", "--json")
+    info = json.loads(out)
+    assert info["licences"]["arcface-s"]["accepted_by"] == "grace"
+    assert info["collections"][0]["face_pack"] == "arcface-s"
+    code, out, _ = run("faces", "packs", "--json")
+    packs = {p["pack"]: p for p in json.loads(out)["packs"]}
+    assert packs["arcface-s"]["accepted_here"] and not packs["arcface-s"]["commercial_use"]
+    assert packs["dlib"]["commercial_use"]
+    code, _, err = run("faces", "detect", "--pack", "arcface-s", str(tmp_path / "none.jpg"))
+    assert code == 2 and "--accept-licence non-commercial" in err  # outside a lake: never silently
+
+
+def test_dlib_pack_with_yunet_finds_and_embeds_like_hog(real_model, lfw_image_paths):
+    real_model("yunet")
+    img = load_image(lfw_image_paths["Tony_Blair"][0])
+    hog = FacePipeline(pack="dlib")
+    yun = FacePipeline(pack="dlib", detector="yunet")
+    (fh, vh), = hog.analyse(img)[:1]
+    (fy, vy), = yun.analyse(img)[:1]
+    assert fy.stage == "yunet" and len(fy.landmarks) == 5
+    assert float(vh @ vy) > 0.9  # dlib's own landmarks inside YuNet's box: the same template space
+    with pytest.raises(BadInput, match="fallback"):
+        FacePipeline(pack="dlib", fallback="magic")

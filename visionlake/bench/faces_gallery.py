@@ -493,12 +493,13 @@ def register(app: typer.Typer) -> None:
         print_json(out)
 
 
-def _main() -> None:  # python -m visionlake.bench.faces_gallery warm  (fill the cache only)
+def _main() -> None:  # [PACK=arcface-s] python -m visionlake.bench.faces_gallery warm  (fill the cache only)
     import sys
 
     root = Path(sys.argv[2]) if len(sys.argv) > 2 else shared_data_dir() / "lfw"
     workers = int(os.environ.get("WORKERS", "2"))
-    rels, _v, found, name = cached_embeddings(root, DEFAULT_CACHE, "dlib", workers, log=print)
+    pack = os.environ.get("PACK", "dlib")
+    rels, _v, found, name = cached_embeddings(root, DEFAULT_CACHE, pack, workers, log=print)
     print(json.dumps({"pack": name, "images": len(rels), "found": int(found.sum())}))
 
 

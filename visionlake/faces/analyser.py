@@ -129,6 +129,12 @@ class FaceAnalyser(Analyser):
             self._pipeline = FacePipeline(pack=self.pack, detector=self.detector, **self.opts)
         return self._pipeline
 
+    def check_lake(self, lake: Any) -> None:
+        """Before a run: a non-commercial pack needs the lake's recorded licence acceptance."""
+        from visionlake.faces.collection_pack import require_licence
+
+        require_licence(lake, self.pack)
+
     def prepare(self, ctx: WorkerContext) -> None:
         _ = self.pipeline
 

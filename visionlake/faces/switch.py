@@ -139,6 +139,8 @@ def switch_pack(lake: Any, collection: str, pack: str, workers: int | None = Non
     from visionlake.ingest.analyse import analyse
 
     info = pack_info(pack)
+    if info.space is None:
+        raise BadInput(f"switch-pack needs a pack with fixed models (dlib, arcface-s), not {pack!r}")
     require_licence(lake, pack)
     col = lake.collection(collection)
     if col.purpose != "faces":

@@ -278,6 +278,10 @@ def analyse(
         names = [a.name for a in instances]
     if not instances:
         raise BadInput(f"collection {collection!r} has no analysers to run")
+    for a in instances:  # refuse before any work: e.g. a face pack whose licence this lake has not accepted
+        check = getattr(a, "check_lake", None)
+        if check is not None:
+            check(lake)
     t0 = time.perf_counter()
     run_id, resumed = _open_run(lake, col.id, names, purpose, restart)
     with lake.session() as s:

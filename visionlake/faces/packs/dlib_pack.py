@@ -18,22 +18,33 @@ DET_KEYS = ("max_side", "upsample_fallback", "cnn_fallback", "cnn_max_side", "mi
 
 
 class DlibFaceDetector:
-    """dlib's detector chain plus its 5-point shape predictor; the shape travels as ``aux``."""
+    """dlib's detector chain plus its 5-point shape predictor; the shape travels as ``aux``.
 
-    def __init__(self, inner: DlibDetector) -> None:
+    ``yunet`` (optional, MIT-licensed YuNet) finds boxes where HOG found none (``fallback="yunet"``,
+    instead of dlib's CNN) or always (``detector="yunet"``). Its own keypoints (eye centres, nose tip,
+    mouth corners) are not dlib's five points, so dlib's shape predictor still places the landmarks
+    the embedder was trained with, inside YuNet's box.
+    """
+
+    def __init__(self, inner: DlibDetector, yunet: Any = None, yunet_only: bool = False) -> None:
         self.inner = inner
+        self.yunet = yunet
+        self.yunet_only = yunet_only
+
+    def _boxes(self, arr: np.ndarray) -> list[Any]:
+        if self.yunet is not None and self.yunet_only:
+            return self.yunet.find(arr)
+        found = self.inner.find(arr)
+        if not found and self.yunet is not None:
+            found = self.yunet.find(arr)
+        return found
 
     def detect(self, arr: np.ndarray) -> list[Found]:
         out = []
-        for d in self.inner.find(arr):
+        for d in self._boxes(arr):
             box = (d.left, d.top, d.right, d.bottom)
-            if d.points is not None:  # a keypoint detector (YuNet) stands in for HOG
-                shape = None
-                lms = [(round(float(x), 2), round(float(y), 2)) for x, y in np.asarray(d.points).reshape(5, 2)]
-            else:
-                shape = self.inner.shape(arr, box)
-                lms = self.inner.landmarks(shape)
-            out.append(Found(box, lms, float(d.score), d.stage, shape))
+            shape = self.inner.shape(arr, box)
+            out.append(Found(box, self.inner.landmarks(shape), float(d.score), d.stage, shape))
         return out
 
 
@@ -70,16 +81,35 @@ class DlibFaceEmbedder:
         return Image.fromarray(dlib.get_face_chip(arr, self._shape(face, None), size=size, padding=0.25))
 
 
+def _yunet(threads: int) -> Any:
+    """YuNet from the model registry (``visionlake models fetch yunet``), run by onnxruntime."""
+    from visionlake.faces.onnx_pack import YuNetDetector
+    from visionlake.models import model_file
+
+    return YuNetDetector(model_file("yunet", "face_detection_yunet_2023mar.onnx"), max_side=640,
+                         score_threshold=0.6, threads=threads)
+
+
 def build(detector: str = "hog", embedder_path: str | None = None, detector_path: str | None = None,
-          flip: bool = True, backend: str = "onnx", threads: int = 1, jitters: int = 0, **opts: Any) -> Pack:
-    """The dlib pack; ``detector`` is ``hog`` (default, with fallbacks) or ``cnn``."""
+          flip: bool = True, backend: str = "onnx", threads: int = 1, jitters: int = 0, fallback: str = "cnn",
+          **opts: Any) -> Pack:
+    """The dlib pack; ``detector`` is ``hog`` (default, with fallbacks), ``cnn`` or ``yunet``; ``fallback``
+    (after HOG and its upsampled retry found nothing) is ``cnn`` (dlib's, default), ``yunet`` or ``none``."""
     if detector_path is not None and str(detector_path).endswith(".onnx"):
         raise BadInput("an ONNX (YuNet) detector gives ArcFace-style keypoints: use it with pack='onnx'; "
                        "the dlib pack takes a dlib MMOD .dat file as detector_path")
+    if detector not in ("hog", "cnn", "yunet") or fallback not in ("cnn", "yunet", "none"):
+        raise BadInput(f"dlib pack: detector must be hog, cnn or yunet and fallback cnn, yunet or none "
+                       f"(got {detector!r}, {fallback!r})")
     det_opts = {k: opts[k] for k in DET_KEYS if k in opts}
-    inner = DlibDetector(detector=detector, landmarks=5, detector_path=detector_path, **det_opts)
+    if fallback != "cnn" or detector == "yunet":
+        det_opts["cnn_fallback"] = False
+    yunet = _yunet(int(threads)) if "yunet" in (detector, fallback) else None
+    inner = DlibDetector(detector="hog" if detector == "yunet" else detector, landmarks=5,
+                         detector_path=detector_path, **det_opts)
     emb = DlibEmbedder(embedder_path or model_paths()["resnet"], flip=bool(flip), backend=str(backend),
                        threads=int(threads), jitters=int(jitters))
-    return Pack("dlib", DlibFaceDetector(inner), DlibFaceEmbedder(emb, inner),
+    return Pack("dlib", DlibFaceDetector(inner, yunet, yunet_only=detector == "yunet"), DlibFaceEmbedder(emb, inner),
                 licence="dlib models: free to use", commercial_use=True,
-                options={"detector": detector, "flip": bool(flip), "jitters": int(jitters), **det_opts})
+                options={"detector": detector, "fallback": fallback, "flip": bool(flip), "jitters": int(jitters),
+                         **det_opts})
