@@ -359,10 +359,12 @@ def lfw_report(pairs: PairList, res: RunResult, metric: str) -> dict[str, Any]:
     }
 
 
-def _pipeline_opts(pick: str, backend: str, flip: bool, max_side: int | None, jitters: int = 0,
+def _pipeline_opts(pick: str, backend: str, flip: bool | None, max_side: int | None, jitters: int = 0,
                    pack: str = "dlib", upscale: float | None = None) -> dict[str, Any]:
     """Worker pipeline options; a pack's own defaults apply where the user gave nothing."""
-    opts: dict[str, Any] = {"pick": pick, "pack": pack, "flip": flip}
+    opts: dict[str, Any] = {"pick": pick, "pack": pack}
+    if flip is not None:
+        opts["flip"] = flip
     if pack == "dlib":
         opts.update({"backend": backend, "jitters": jitters, "max_side": 1024 if max_side is None else max_side})
     elif max_side is not None:
@@ -480,7 +482,8 @@ def register(app: typer.Typer) -> None:
         pick: Annotated[str, typer.Option(help="Face used when several are found: auto (centre for LFW "
                                           "pair files, largest for CSV), largest, centre.")] = "auto",
         backend: Annotated[str, typer.Option(help="Embedder backend: onnx (dlib weights) or dlib.")] = "onnx",
-        flip: Annotated[bool, typer.Option(help="Average the embedding of each face and its mirror.")] = True,
+        flip: Annotated[bool | None, typer.Option("--flip/--no-flip", help="Add the embedding of each face's "
+                                                  "mirror (default: the pack's; dlib yes, arcface-s no).")] = None,
         max_side: Annotated[int | None, typer.Option(help="Longest side the detector sees (dlib 1024, "
                                                    "arcface-s 640).")] = None,
         jitters: Annotated[int, typer.Option(help="Also average N perturbed copies of each face (dlib's "
@@ -526,7 +529,7 @@ def register(app: typer.Typer) -> None:
         results = run_sides(sides, paths, workers, progress=not json_out)
         ours = results[0]
         out: dict[str, Any] = {"method": _method(pack), "pack": pack, "workers": workers, "pick": rule,
-                               "flip": flip, "jitters": jitters if pack == "dlib" else 0,
+                               "flip": opts.get("flip", pack == "dlib"), "jitters": jitters if pack == "dlib" else 0,
                                "settings": {k: v for k, v in opts.items() if k != "pick"}}
         out.update(lfw_report(pairs, ours, "cosine"))
         out["stage_seconds"] = ours.stages
@@ -554,7 +557,8 @@ def register(app: typer.Typer) -> None:
         upscale: Annotated[int | None, typer.Option(help="Resize each image to NxN first (e.g. 2000) to "
                                                     "measure large photos; copies go to a temp folder.")] = None,
         backend: Annotated[str, typer.Option(help="Embedder backend: onnx (dlib weights) or dlib.")] = "onnx",
-        flip: Annotated[bool, typer.Option(help="Average the embedding of each face and its mirror.")] = True,
+        flip: Annotated[bool | None, typer.Option("--flip/--no-flip", help="Add the embedding of each face's "
+                                                  "mirror (default: the pack's; dlib yes, arcface-s no).")] = None,
         max_side: Annotated[int | None, typer.Option(help="Longest side the detector sees (dlib 1024, "
                                                    "arcface-s 640).")] = None,
         jitters: Annotated[int, typer.Option(help="Also average N perturbed copies of each face.")] = 0,
