@@ -57,6 +57,19 @@ class Lake:
         self._cipher = None
         self._indexes: dict[tuple[str, str], Any] = {}
         self._headers: dict[Path, tuple[int, dict[str, Any]]] = {}
+        from visionlake.keyring import register
+
+        register(self)  # the audit log reaches the lake's keys from a session's engine
+        self._finish_erasures()
+
+    def _finish_erasures(self) -> None:
+        """Finish erasures of people that a crash interrupted: their files must not outlive the crash.
+
+        One query on an (almost always) empty journal table; see :mod:`visionlake.faces.erasure`.
+        """
+        from visionlake.faces.erasure import finish_pending
+
+        finish_pending(self)
 
     # ------------------------------------------------------------------ sessions
     @contextmanager
@@ -75,11 +88,12 @@ class Lake:
     # ------------------------------------------------------------------ privacy
     @property
     def cipher(self):  # -> LakeCipher
-        """AES-GCM cipher for face templates (key created on first use)."""
+        """AES-GCM cipher for face templates: the key is checked against the lake's recorded fingerprint,
+        and created on first use only for a lake that holds no encrypted data (:mod:`visionlake.keyring`)."""
         if self._cipher is None:
-            from visionlake.crypto import LakeCipher, load_or_create_key
+            from visionlake.keyring import open_cipher
 
-            self._cipher = LakeCipher(load_or_create_key(self.root))
+            self._cipher = open_cipher(self)
         return self._cipher
 
     # ------------------------------------------------------------------ collections
@@ -129,6 +143,16 @@ class Lake:
             s.delete(s.get(Collection, col.id))
         shutil.rmtree(self.collection_dir(name), ignore_errors=True)
 
+    def write_file(self, rel: str, data: bytes | memoryview, skip_existing: bool = False) -> Path:
+        """Write a content-addressed file (thumbnail, crop, kept photo) atomically, mode 0600.
+
+        The one writer of such files (:func:`visionlake.lakefiles.store_bytes`; worker processes
+        without a ``Lake`` call that function with the lake root).
+        """
+        from visionlake.lakefiles import store_bytes
+
+        return store_bytes(self.root, rel, data, skip_existing=skip_existing)
+
     def collection_dir(self, name: str) -> Path:
         """Folder of a collection's derived files."""
         return self.root / "collections" / name
@@ -172,6 +196,12 @@ class Lake:
             self._indexes[key] = open_index(location, dim=dim, metric=metric, cipher=cipher,  # type: ignore[arg-type]
                                             collection=f"{collection}__{space}")
         return self._indexes[key]
+
+    def forget_index(self, collection: str, space: str | None = None) -> None:
+        """Close this lake's open copy of a collection's index (one space, or all) so the next
+        :meth:`index` reloads it from disk: another process rewrote it."""
+        for key in [k for k in self._indexes if k[0] == collection and (space is None or k[1] == space)]:
+            self._indexes.pop(key).close()
 
     def index_header(self, collection: str, space: str) -> dict[str, Any] | None:
         """What an index of a collection is (engine, kind, dim, count...), without loading its vectors.

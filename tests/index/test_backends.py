@@ -241,6 +241,7 @@ def test_faces_forget_erases_from_a_milvus_lite_gallery(tmp_path: Path, monkeypa
     lake = Lake(tmp_path / "lake")
     db = tmp_path / "milvus" / "faces.db"
     lake.set_setting("index", f"milvus-lite:{db}")
+    lake.set_setting("milvus_plaintext_templates", True)  # Milvus cannot encrypt: the owner accepts that
     pipe = FakePipeline()
     alice = [photo(tmp_path / "in/alice1.png", [(RED, 40, 40, 100)]),
              photo(tmp_path / "in/alice2.png", [(RED, 120, 60, 90)])]

@@ -142,7 +142,7 @@ def test_scoped_key_lists_only_its_collections(env):
     ("GET", "/collections/{c}"), ("GET", "/collections/{c}/images"), ("GET", "/collections/{c}/jobs"),
     ("GET", "/collections/{c}/jobs/1"), ("POST", "/collections/{c}/jobs/1/cancel"),
     ("GET", "/collections/{c}/images/1/thumbnail"), ("GET", "/collections/{c}/people"),
-    ("GET", "/collections/{c}/groups"), ("DELETE", "/collections/{c}/people/Someone"),
+    ("GET", "/collections/{c}/groups"), ("DELETE", "/collections/{c}/people/1"),
     ("POST", "/collections/{c}/faces/identify-embedding"), ("GET", "/collections/{c}/faces/1/crop"),
 ])
 def test_other_collections_are_404_not_403(env, method, path):
@@ -342,15 +342,21 @@ def test_forget_erases_and_verifies(env, faces):
     r = c.post("/collections/people/people", data={"person": "Temp Person", "consent": "test"},
                files=[_file(faces.blair[2])], headers=ed)
     assert r.status_code == 201, r.text
-    assert c.delete("/collections/people/people/Nobody%20Here", headers=ed).status_code == 404
-    assert c.delete("/collections/people/people/Temp%20Person", headers=auth(env.keys.viewer)).status_code == 403
-    r = c.delete("/collections/people/people/Temp%20Person", headers=ed)
+    # names never go in URLs: a name where the id belongs is refused, the body carries names
+    assert c.delete("/collections/people/people/Temp%20Person", headers=ed).status_code == 422
+    assert c.post("/collections/people/people/forget", json={"person": "Nobody Here"}, headers=ed).status_code == 404
+    temp = next(p["id"] for p in c.get("/collections/people/people", headers=ed).json() if p["name"] == "Temp Person")
+    assert c.delete(f"/collections/people/people/{temp}", headers=auth(env.keys.viewer)).status_code == 403
+    assert c.post("/collections/people/people/forget", json={"person": "Temp Person"},
+                  headers=auth(env.keys.viewer)).status_code == 403
+    r = c.delete(f"/collections/people/people/{temp}", headers=ed)
     assert r.status_code == 200, r.text
     report = r.json()
-    assert report["ok"] is True and report["removed"]["faces"] == 1
+    assert report["ok"] is True and report["removed"]["faces"] == 1 and report["person"] == "Temp Person"
     assert all(ch["ok"] for ch in report["checks"])
     names = [p["name"] for p in c.get("/collections/people/people", headers=ed).json()]
     assert "Temp Person" not in names
+    assert c.delete(f"/collections/people/people/{temp}", headers=ed).status_code == 404
 
 
 def test_groups_rename_merge_split_name_and_retention(env, faces, lfw_images):

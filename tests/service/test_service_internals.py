@@ -78,7 +78,7 @@ def test_forget_leaves_no_queued_trace_of_the_person(gallery):
     for _ in range(3):
         _identify(client, key, centres[2])
     assert st.audit.pending == 3
-    r = client.delete("/collections/g/people/Person 2", headers=auth(key))
+    r = client.post("/collections/g/people/forget", json={"person": "Person 2"}, headers=auth(key))
     assert r.status_code == 200 and r.json()["ok"], r.json()
     log = client.get("/audit?action=identify", headers=auth(key)).json()
     assert len(log) == 3 and all("person:3" not in e["result_ids"] for e in log)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from PIL import Image as PILImage
 
 from visionlake.analysers.base import Analyser, DecodedImage, WorkerContext
 from visionlake.config import THUMBNAIL_SIZE
+from visionlake.lakefiles import store_jpeg
 
 
 def thumbnail_relpath(collection: str, sha256: str) -> str:
@@ -29,16 +29,12 @@ class ThumbnailAnalyser(Analyser):
         out = []
         for item in images:
             rel = thumbnail_relpath(ctx.collection, item.sha256)
-            dest = ctx.lake_root / rel
-            if not dest.exists():
-                dest.parent.mkdir(parents=True, exist_ok=True)
+            if not (ctx.lake_root / rel).exists():
                 thumb = item.image
                 if max(thumb.size) > self.size:
                     thumb = thumb.copy()
                     thumb.thumbnail((self.size, self.size), PILImage.Resampling.BILINEAR, reducing_gap=2.0)
-                tmp = dest.with_name(dest.name + f".{os.getpid()}.tmp")
-                thumb.save(tmp, "JPEG", quality=self.quality)
-                os.replace(tmp, dest)
+                store_jpeg(ctx.lake_root, rel, thumb, quality=self.quality)
             out.append({"thumbnail": rel})
         return out
 

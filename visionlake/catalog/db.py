@@ -16,6 +16,7 @@ MODEL_MODULES: list[str] = [
     "visionlake.faces.models",
     "visionlake.fashion.models",
     "visionlake.service.models",
+    "visionlake.keyring",
 ]
 
 
@@ -43,11 +44,20 @@ def create_catalog_engine(url: str) -> Engine:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet (idempotent)."""
+    """Create every table that does not exist yet (idempotent).
+
+    A model module may define ``after_schema(engine)``: it runs after ``create_all`` for what
+    ``create_all`` cannot do on an existing lake (a column added to an old table, triggers).
+    """
+    modules = []
     for name in MODEL_MODULES:
         try:
-            importlib.import_module(name)
+            modules.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:
             if exc.name != name:
                 raise
     Base.metadata.create_all(engine)
+    for mod in modules:
+        hook = getattr(mod, "after_schema", None)
+        if hook is not None:
+            hook(engine)

@@ -30,9 +30,13 @@ ThresholdOption = Annotated[
 
 
 def _lake(lake: Path | None, create: bool = True) -> Any:
+    """The lake, refused (exit 6, one line) when it holds encrypted faces and its key is missing or wrong."""
+    from visionlake.keyring import check_key
     from visionlake.lake import Lake
 
-    return Lake(lake, create=create)
+    lk = Lake(lake, create=create)
+    check_key(lk)
+    return lk
 
 
 def _pipeline(lake: Any = None, collection: str | None = None, pack: str | None = None) -> Any:
@@ -344,6 +348,8 @@ def forget_cmd(
         print_json(out)
     else:
         r = out["removed"]
+        if out.get("resumed"):
+            console.print("finished an erasure that an earlier run did not complete (crash or kill)")
         console.print(f"forgot [bold]{out['person']}[/] in {out['collection']!r}: {r['faces']} face(s), "
                       f"{r['vectors']} vector(s), {r['files']} file(s), {r['images']} photo record(s)")
         for c in out["checks"]:

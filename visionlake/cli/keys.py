@@ -1,4 +1,5 @@
-"""``visionlake keys create/list/revoke``: API keys of the service (shown once, stored hashed)."""
+"""``visionlake keys create/list/revoke``: API keys of the service (shown once, stored hashed);
+``visionlake keys rotate-lake-key``: replace the lake's encryption key."""
 
 from __future__ import annotations
 
@@ -62,3 +63,23 @@ def revoke(key_id: int, lake: LakeOption = None) -> None:
 
     out = revoke_key(Lake(lake), key_id)
     console.print(f"revoked key #{out['id']} {out['name']}")
+
+
+@app.command("rotate-lake-key")
+def rotate_lake_key_cmd(lake: LakeOption = None, json_out: JsonOption = False) -> None:
+    """Re-encrypt every face template and encrypted index file under a new lake key, then retire the old one.
+
+    Crash-safe: the old key stays in keys/lake.key until everything is re-encrypted; if the command
+    is interrupted, run it again and it finishes (other commands refuse until then). Back up the
+    new keys/lake.key afterwards: old backups of the key no longer open this lake.
+    """
+    from visionlake.keyring import rotate_lake_key
+    from visionlake.lake import Lake
+
+    out = rotate_lake_key(Lake(lake, create=False))
+    if json_out:
+        print_json(out)
+        return
+    console.print(f"lake key rotated{' (resumed)' if out['resumed'] else ''}: {out['templates']} template(s), "
+                  f"{out['index_files']} index file(s) re-encrypted; new key fingerprint {out['fingerprint']}. "
+                  "Back up keys/lake.key now.")

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from visionlake.faces.identify import Gallery
 from visionlake.faces.pipeline import DetectedFace, FacePipeline, calibrated_threshold, load_image
 
 _DEFAULT: FacePipeline | None = None
@@ -59,9 +60,21 @@ def compare_faces(known: Any, candidate: np.ndarray, threshold: float | None = N
     return [bool(1.0 - d >= threshold) for d in face_distance(known, candidate)]
 
 
+def open_gallery(lake: Any = None, collection: str = "people", pipeline: Any = None) -> Gallery:
+    """A faces collection opened for repeated identification: ``g.identify("photo.jpg")`` or
+    ``g.identify_vectors(face_encodings(img))``. ``lake`` is a :class:`~visionlake.lake.Lake` or its
+    folder (default: ``VISIONLAKE_LAKE`` / ``./lake``). Keep the object: it caches names, pack and
+    thresholds and re-reads them only when the collection changes."""
+    from visionlake.lake import Lake
+
+    lk = lake if isinstance(lake, Lake) else Lake(lake, create=False)
+    return Gallery(lk, collection, pipeline=pipeline)
+
+
 __all__ = [
     "DetectedFace",
     "FacePipeline",
+    "Gallery",
     "calibrated_threshold",
     "compare_faces",
     "default_pipeline",
@@ -69,4 +82,5 @@ __all__ = [
     "face_encodings",
     "face_locations",
     "load_image",
+    "open_gallery",
 ]

@@ -11,7 +11,6 @@ counts disagree) restores the index from the catalog.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,9 @@ import numpy as np
 
 from visionlake.analysers.base import Analyser, DecodedImage, WorkerContext
 from visionlake.faces.models import Face
-from visionlake.faces.sync import check_pack, collection_dim, face_index, index_meta, seal, sync_index
+from visionlake.faces.rows import face_record, face_row, record_vector
+from visionlake.faces.sync import check_pack, collection_dim, face_index, index_meta, sync_index
+from visionlake.lakefiles import store_jpeg
 
 #: JPEG quality of the stored aligned crops (small: they are for review screens, not re-embedding).
 CROP_QUALITY = 90
@@ -31,12 +32,8 @@ def crop_relpath(collection: str, sha256: str, i: int) -> str:
 
 
 def save_crop(lake_root: Path, rel: str, crop: Any) -> None:
-    """Write a crop atomically (temp file + rename) so a crash never leaves half a JPEG."""
-    dest = lake_root / rel
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + f".{os.getpid()}.tmp")
-    crop.convert("RGB").save(tmp, "JPEG", quality=CROP_QUALITY)
-    os.replace(tmp, dest)
+    """Write a crop through the lake's one atomic writer (a crash never leaves half a JPEG)."""
+    store_jpeg(lake_root, rel, crop.convert("RGB"), quality=CROP_QUALITY)
 
 
 def face_records(pipeline: Any, image: Any, lake_root: Path, collection: str, sha256: str,
@@ -50,16 +47,7 @@ def face_records(pipeline: Any, image: Any, lake_root: Path, collection: str, sh
     for i, (face, vec) in enumerate(pipeline.analyse(image) if found is None else found):
         rel = crop_relpath(collection, sha256, i)
         save_crop(lake_root, rel, pipeline.crop(image, face, size=crop_size))
-        out.append(
-            {
-                "box": [int(v) for v in face.box],
-                "landmarks": [[float(x), float(y)] for x, y in face.landmarks],
-                "score": float(face.score),
-                "quality": float(face.quality),
-                "crop": rel,
-                "embedding": np.asarray(vec, dtype=np.float32).tobytes(),
-            }
-        )
+        out.append(face_record(face, vec, rel))
     return out
 
 
@@ -168,23 +156,11 @@ class FaceAnalyser(Analyser):
         rows = []
         vecs = []
         for f, (person_id, group_id) in zip(faces, carried, strict=True):
-            vec = np.frombuffer(f["embedding"], dtype=np.float32)
-            row = Face(
-                collection_id=collection.id,
-                image_id=image_id,
-                box=f["box"],
-                landmarks=f["landmarks"],
-                score=f["score"],
-                quality=f["quality"],
-                crop=f["crop"],
-                embedding=seal(lake.cipher, vec),
-                pack=result["pack"],
-                person_id=person_id,
-                group_id=group_id,
-            )
+            row = face_row(lake.cipher, collection.id, image_id, f, result["pack"], person_id=person_id)
+            row.group_id = group_id
             session.add(row)
             rows.append(row)
-            vecs.append(vec)
+            vecs.append(record_vector(f))
         session.flush()  # ids for the index
         index = face_index(lake, collection.name, int(result["dim"]))
         if old:

@@ -87,10 +87,13 @@ class AuditEntry(Base):
     """Who asked the lake to identify, verify, enroll or forget, when, and which ids came back.
 
     Never pixels and never templates; ``result_ids`` holds typed references such as ``"person:3"`` or
-    ``"face:17"`` so that erasure can scrub them.
+    ``"face:17"`` so that erasure can scrub them. ``ids_salt``/``ids_digest``/``mac`` make the log
+    tamper-evident (see :mod:`visionlake.faces.audit_chain`); ids come from :class:`AuditHead`, so a
+    deleted row's id is never handed out again.
     """
 
     __tablename__ = "audit_log"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
@@ -99,6 +102,134 @@ class AuditEntry(Base):
     collection: Mapped[str | None] = mapped_column(String(200))
     result_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     detail: Mapped[str | None] = mapped_column(Text)
+    ids_salt: Mapped[str | None] = mapped_column(String(32))  # hex; NULL once erasure redacted the ids
+    ids_digest: Mapped[str | None] = mapped_column(String(64))  # sha256(salt || result ids), hex
+    mac: Mapped[str | None] = mapped_column(String(64))  # HMAC chain value of this row, hex
 
 
-__all__ = ["AuditEntry", "Face", "FaceGroup", "Person"]
+class ErasureJournal(Base):
+    """An erasure of a person that has started: what to remove, never who.
+
+    Written in the same transaction that deletes the person's catalog rows, so no crash can leave
+    deleted rows without a record of the files and index entries still to remove. Holds ids and
+    lake-relative paths of content-addressed files only; the person is recognised by ``name_tag``,
+    a keyed HMAC of the name (:meth:`visionlake.crypto.LakeCipher.fingerprint`), so that
+    ``forget --person NAME`` rerun after a crash finds its own erasure. ``state`` is ``pending``
+    until every removal step ran, then ``done`` until a verification by name deletes the row
+    (see :mod:`visionlake.faces.erasure`).
+    """
+
+    __tablename__ = "erasure_journal"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    name_tag: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    state: Mapped[str] = mapped_column(String(12), nullable=False, default="pending", index=True)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    removed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+
+class AuditHead(Base):
+    """The end of the audit chain (one row): the last id handed out and the MAC of that row.
+
+    Ids are taken from ``seq`` (never from ``max(id) + 1``), so they are never reused, and a log that
+    lost its last rows no longer ends where the head says.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    mac: Mapped[str | None] = mapped_column(String(64))
+    chain_start: Mapped[int | None] = mapped_column(Integer)  # first chained id (older rows predate the chain)
+
+
+class FaceGeneration(Base):
+    """A counter per collection that every change of its faces or people increases (catalog triggers).
+
+    Readers that cache what a collection holds (names, pack, dimension: :class:`visionlake.faces.
+    identify.Gallery`) compare one integer per query instead of re-reading the collection. It is kept
+    by triggers in the database itself, so every writer -- ingestion, enrollment, erasure, clustering,
+    another process, raw SQL -- moves it, and none can forget to.
+    """
+
+    __tablename__ = "face_generations"
+
+    collection_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # no FK: it outlives deletes
+    n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+#: (trigger name, table, event) kept by :func:`after_schema`; faces change identity only through these
+#: columns (a group assignment does not change who a gallery can name).
+_GENERATION_TRIGGERS = (
+    ("vl_facegen_faces_ins", "faces", "INSERT", "NEW"),
+    ("vl_facegen_faces_upd", "faces", "UPDATE OF person_id, embedding, pack, collection_id", "NEW"),
+    ("vl_facegen_faces_del", "faces", "DELETE", "OLD"),
+    ("vl_facegen_people_ins", "people", "INSERT", "NEW"),
+    ("vl_facegen_people_upd", "people", "UPDATE OF name, collection_id", "NEW"),
+    ("vl_facegen_people_del", "people", "DELETE", "OLD"),
+)
+#: Columns added to ``audit_log`` after lakes already existed (``create_all`` does not add columns).
+_AUDIT_COLUMNS = (("ids_salt", "VARCHAR(32)"), ("ids_digest", "VARCHAR(64)"), ("mac", "VARCHAR(64)"))
+
+
+def after_schema(engine: Any) -> None:
+    """Bring an existing catalog up to this schema: audit chain columns and generation triggers.
+
+    Reads first and writes only what is missing, so opening an up-to-date (or read-only) lake
+    writes nothing.
+    """
+    from sqlalchemy import inspect, text
+
+    dialect = engine.dialect.name
+    have = {c["name"] for c in inspect(engine).get_columns("audit_log")}
+    missing = [(n, t) for n, t in _AUDIT_COLUMNS if n not in have]
+    if missing:
+        with engine.begin() as conn:
+            for name, sqltype in missing:
+                conn.execute(text(f"ALTER TABLE audit_log ADD COLUMN {name} {sqltype}"))
+    with engine.connect() as conn:
+        head = conn.execute(text("SELECT count(*) FROM audit_head")).scalar()
+    if not head:  # the chain starts after the rows written before it existed
+        with engine.begin() as conn:
+            top = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar()
+            conn.execute(text("INSERT INTO audit_head (id, seq) SELECT 1, :top WHERE NOT EXISTS "
+                              "(SELECT 1 FROM audit_head)"), {"top": int(top or 0)})
+    if dialect == "sqlite":
+        with engine.connect() as conn:
+            present = set(conn.execute(text(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'vl_facegen_%'")).scalars())
+        if present != {t[0] for t in _GENERATION_TRIGGERS}:
+            with engine.begin() as conn:
+                for name, table, event, row in _GENERATION_TRIGGERS:
+                    conn.execute(text(
+                        f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {table} FOR EACH ROW BEGIN "
+                        f"INSERT OR IGNORE INTO face_generations (collection_id, n) VALUES ({row}.collection_id, 0); "
+                        f"UPDATE face_generations SET n = n + 1 WHERE collection_id = {row}.collection_id; END"))
+    elif dialect == "postgresql":
+        with engine.connect() as conn:
+            n = conn.execute(text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'vl_facegen_%'")).scalar()
+        if not n:
+            with engine.begin() as conn:
+                conn.execute(text(
+                    "CREATE OR REPLACE FUNCTION vl_facegen_bump() RETURNS trigger AS $$ "
+                    "DECLARE cid integer; BEGIN "
+                    "IF TG_OP = 'DELETE' THEN cid := OLD.collection_id; ELSE cid := NEW.collection_id; END IF; "
+                    "INSERT INTO face_generations (collection_id, n) VALUES (cid, 1) "
+                    "ON CONFLICT (collection_id) DO UPDATE SET n = face_generations.n + 1; "
+                    "RETURN NULL; END $$ LANGUAGE plpgsql"))
+                conn.execute(text(
+                    "CREATE TRIGGER vl_facegen_faces AFTER INSERT OR DELETE OR UPDATE OF person_id, embedding, "
+                    "pack, collection_id ON faces FOR EACH ROW EXECUTE FUNCTION vl_facegen_bump()"))
+                conn.execute(text(
+                    "CREATE TRIGGER vl_facegen_people AFTER INSERT OR DELETE OR UPDATE OF name, collection_id "
+                    "ON people FOR EACH ROW EXECUTE FUNCTION vl_facegen_bump()"))
+    # other databases: no triggers; readers then re-check the collection on every query
+
+
+__all__ = ["AuditEntry", "AuditHead", "ErasureJournal", "Face", "FaceGeneration", "FaceGroup", "Person", "after_schema"]

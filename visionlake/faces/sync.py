@@ -24,6 +24,8 @@ from visionlake.faces.models import Face
 SPACE = "faces"
 #: Associated data bound into every sealed template: a blob from another column cannot be swapped in.
 _AAD = b"visionlake:face-embedding:v1"
+#: lake.json setting that accepts storing face templates unencrypted in a Milvus engine.
+MILVUS_PLAINTEXT_OK = "milvus_plaintext_templates"
 
 
 def seal(cipher: Any, vector: np.ndarray) -> bytes:
@@ -58,11 +60,20 @@ def collection_pack(lake: Any, collection_id: int) -> str | None:
         return s.scalar(select(Face.pack).where(Face.collection_id == collection_id).limit(1))
 
 
-def check_pack(lake: Any, collection_id: int, collection: str, pack: str) -> None:
-    """Refuse to mix templates of two packs: their similarities are not comparable.
+def pack_mismatch(collection: str, have: str, pack: str) -> str:
+    """The message for templates of another pack than the collection's."""
+    return (f"collection {collection!r} holds faces embedded with {have!r}, not {pack!r}; "
+            "use the same pack or another collection")
 
-    Also refuses while ``faces switch-pack`` is re-embedding the collection (two spaces coexist then).
+
+def check_pack(lake: Any, collection_id: int, collection: str, pack: str) -> None:
+    """Refuse to mix templates of two packs (their similarities are not comparable), to put
+    templates where the lake key cannot encrypt them (:func:`require_encrypted_engine`), and to touch
+    a collection that ``faces switch-pack`` is re-embedding (two spaces coexist then).
+
+    Enroll, identify and the face analyser call this before writing anything.
     """
+    require_encrypted_engine(lake)
     with lake.session() as s:
         settings = s.scalar(select(Collection.settings).where(Collection.id == collection_id)) or {}
     switch = settings.get("faces_switch")
@@ -73,15 +84,39 @@ def check_pack(lake: Any, collection_id: int, collection: str, pack: str) -> Non
         )
     have = collection_pack(lake, collection_id)
     if have is not None and have != pack:
-        raise BadInput(
-            f"collection {collection!r} holds faces embedded with {have!r}, not {pack!r}; "
-            "use the same pack or another collection"
-        )
+        raise BadInput(pack_mismatch(collection, have, pack))
 
 
 def face_index(lake: Any, collection: str, dim: int) -> Any:
-    """The encrypted cosine index of a collection's faces (opened once per lake object)."""
+    """The encrypted cosine index of a collection's faces (opened once per lake object).
+
+    Refuses an engine that would hold the templates unencrypted unless the lake says so
+    (:func:`require_encrypted_engine`). Erasure opens the index without this check
+    (:func:`engine_index`): forgetting a person must work whatever the settings.
+    """
+    require_encrypted_engine(lake)
+    return engine_index(lake, collection, dim)
+
+
+def engine_index(lake: Any, collection: str, dim: int) -> Any:
+    """The face index of a collection with no policy check (for erasure and verification only)."""
     return lake.index(collection, SPACE, dim, "cosine", encrypted=True)
+
+
+def require_encrypted_engine(lake: Any) -> None:
+    """Refuse to keep face templates where the lake key cannot encrypt them, unless acknowledged.
+
+    FAISS files are sealed with the lake key; Milvus must search raw vectors, so it stores them as
+    given (segment and HNSW files). That is acceptable only when the Milvus deployment encrypts at
+    rest and the lake owner says so with ``"milvus_plaintext_templates": true`` in ``lake.json``.
+    """
+    engine = str(lake.settings.get("index", "faiss"))
+    if engine != "faiss" and lake.settings.get(MILVUS_PLAINTEXT_OK) is not True:
+        raise BadInput(
+            f"the index engine {engine!r} stores face templates unencrypted (Milvus cannot search "
+            "ciphertext); use the faiss engine, or, if the Milvus deployment encrypts its storage, "
+            f'set "{MILVUS_PLAINTEXT_OK}": true in {lake.root / "lake.json"}'
+        )
 
 
 def sync_index(lake: Any, collection: str, dim: int | None = None, save: bool = True) -> dict[str, int]:

@@ -297,6 +297,32 @@ class MilvusIndex(VectorIndex):
         except Exception as exc:  # noqa: BLE001 - compaction is best-effort; deletes are already masked
             log.info("Milvus compaction request failed for %s: %s", self.name, exc)
 
+    def compact(self, timeout_s: float = 600.0) -> str:
+        """Flush, compact and wait until Milvus reports the compaction finished; returns its state.
+
+        Erasure calls this so deleted vectors leave the segment files, not only the search results.
+        Milvus Lite accepts the call but keeps the bytes (measured with milvus-lite 3.2: deleted
+        vectors stay in the data and HNSW files after a completed compaction), so erasure on Lite
+        uses :meth:`reset` and a rebuild instead.
+        """
+        import time
+
+        self.client.flush(self.name)
+        job = self.client.compact(self.name)
+        deadline = time.monotonic() + timeout_s
+        state = "unknown"
+        while time.monotonic() < deadline:
+            state = str(self.client.get_compaction_state(job))
+            if state.lower() in ("completed", "compactionstatecompleted"):
+                return "completed"
+            time.sleep(0.5)
+        return state
+
+    def reset(self) -> None:
+        """Drop the collection and create it again, empty: the only physical delete Milvus Lite does."""
+        self.drop()
+        self._ensure_collection()
+
     def describe(self) -> dict[str, Any]:
         size = 0
         if self.is_lite and Path(self.uri).exists():

@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select, text
 
+from visionlake.service import access_log
 from visionlake.service.deps import Caller, State
 from visionlake.service.errors import COMMON, install_error_handlers, responses
 from visionlake.service.jobs import JobRunner
@@ -88,6 +89,7 @@ def create_app(
         ingest_roots = [p for p in env.split(os.pathsep) if p]
     workers = job_workers if job_workers is not None else max(1, (os.cpu_count() or 2) // 2)
     _single_threaded_search()
+    access_log.install()
     st = ServiceState(lake=lake, limits=limits or ServiceLimits(),
                       ingest_roots=[Path(p) for p in ingest_roots], job_workers=workers)
     st.metrics = Metrics()
@@ -96,6 +98,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        access_log.install()  # again: uvicorn configures its loggers after create_app
         st.jobs.start()
         t = threading.Thread(target=_retention_loop, args=(st, stop, retention_interval_s), daemon=True,
                              name="visionlake-retention")

@@ -108,12 +108,12 @@ class AuditBuffer:
             return len(batch)
 
     def _write(self, batch: list[PendingEntry]) -> None:
-        """One transaction, one multi-row INSERT (the same row :func:`visionlake.faces.audit.record`
-        makes, without building an ORM object per entry)."""
-        from sqlalchemy import insert, select
+        """One transaction, one multi-row INSERT into the audit chain (the same rows
+        :func:`visionlake.faces.audit.record` makes, without building an ORM object per entry)."""
+        from sqlalchemy import select
 
         from visionlake.faces import audit
-        from visionlake.faces.models import AuditEntry, Person
+        from visionlake.faces.models import Person
 
         pids = {int(r.split(":", 1)[1]) for e in batch for r in e.result_ids
                 if r.startswith("person:") and r.split(":", 1)[1].isdigit()}
@@ -127,7 +127,7 @@ class AuditBuffer:
                     kept.append(f"erased:{len(e.result_ids) - len(kept)}")
                 rows.append({"at": e.at, "actor": audit.current_actor(e.actor), "action": e.action,
                              "collection": e.collection, "result_ids": kept, "detail": e.detail})
-            s.execute(insert(AuditEntry), rows)
+            audit.append(s, rows)  # chained like every other entry (see visionlake.faces.audit)
 
     # ------------------------------------------------------------------ background thread
     def _ensure_thread(self) -> None:

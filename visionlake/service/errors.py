@@ -18,6 +18,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visionlake.errors import AlreadyExists, BadInput, ModelUnavailable, NotFound, VisionLakeError
+from visionlake.keyring import KeyProblem
+from visionlake.service.access_log import redact_path
 
 log = logging.getLogger("visionlake.service")
 
@@ -26,6 +28,7 @@ STATUS_OF: dict[type[VisionLakeError], int] = {
     AlreadyExists: 409,
     BadInput: 400,
     ModelUnavailable: 503,
+    KeyProblem: 503,  # the server's lake key is missing or wrong: nothing the client can change
 }
 
 
@@ -96,7 +99,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", req.method, req.url.path)
+        log.exception("unexpected error on %s %s", req.method, redact_path(req.url.path))
         return _resp(500, "internal", "internal error; the server log has the details")
 
 

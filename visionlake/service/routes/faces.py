@@ -8,24 +8,23 @@ share a collection's index, enrollment and erasure take it exclusively.
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from visionlake.faces import cluster, gallery
-from visionlake.faces.models import Face, Person
-from visionlake.faces.sync import collection_dim, collection_pack, face_index, needs_sync, sync_index
+from visionlake.faces.identify import Gallery
+from visionlake.faces.models import Face
 from visionlake.service.deps import (
     CollectionName,
     Editor,
     FaceId,
     GroupId,
+    PersonId,
     State,
     Viewer,
     find_collection,
@@ -125,6 +124,11 @@ class ForgetOut(BaseModel):
     removed: dict[str, int]
     checks: list[ErasureCheck]
     ok: bool = Field(description="True only when every independent erasure check passed")
+    resumed: bool = Field(False, description="True when this call finished an erasure a crash interrupted")
+
+
+class ForgetIn(BaseModel):
+    person: str = Field(min_length=1, max_length=200, description="Name of the person to erase")
 
 
 class GroupOut(BaseModel):
@@ -218,199 +222,44 @@ def _pipeline(st: Any) -> Any:
     return gallery.get_pipeline()
 
 
-class _FaceCache:
-    """What identify-by-embedding needs about a collection besides the index, looked up once.
+def _gallery(st: Any, col: Any) -> Gallery:
+    """The app's :class:`Gallery` of a collection (one per collection row per app: two lakes in one
+    process share no ids, and a collection deleted and created again is a new gallery).
 
-    Per collection: (dim, pack) of its templates (a catalog scan plus a decryption), calibrated
-    thresholds by FAR, and person names by id. Entries are dropped when this process writes the
-    collection (enroll, forget, name a group) and when the index file changes on disk (another
-    worker, a job or the CLI wrote it): see :meth:`ServiceState.refresh_index`. Names missing from
-    the cache (a person enrolled elsewhere) are read on demand; a forgotten person always changes
-    the index file, so the cache never names someone who is gone. The face -> person mapping comes
-    from the index metadata, which every writer keeps in step with the catalog (it is what the
-    ``known`` filter of the search already relies on); faces without it fall back to the catalog.
-    The index is also compared with the catalog every :attr:`RECHECK_S` seconds (two counts).
+    It caches names, pack, dimension and thresholds and re-reads them only when the catalog's
+    generation counter of the collection moves (every writer, in any process, moves it); audit
+    entries go to the app's buffered writer; index files are reloaded by the app itself
+    (:meth:`ServiceState.refresh_index`, under the collection lock), not by the gallery.
     """
-
-    RECHECK_S = 30.0
-    PRELOAD_MAX = 1_000_000
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._space: dict[int, tuple[int, str]] = {}
-        self._names: dict[int, dict[int, str]] = {}
-        self._thresholds: dict[tuple[str, float], float] = {}
-        self._checked: dict[int, float] = {}
-        self._by_name: dict[str, int] = {}
-
-    def space(self, lake: Any, col: Any) -> tuple[int, str]:
-        with self._lock:
-            got = self._space.get(col.id)
-        if got is None:
-            dim, pack = collection_dim(lake, col.id), collection_pack(lake, col.id)
-            if dim is None or pack is None:
-                raise ApiError(400, "bad_input", f"collection {col.name!r} holds no faces yet")
-            got = (int(dim), str(pack))
-            with self._lock:
-                self._space[col.id] = got
-                self._by_name[col.name] = col.id
-        return got
-
-    def threshold(self, pack: str, far: float) -> float:
-        key = (pack, far)
-        got = self._thresholds.get(key)
-        if got is None:
-            from visionlake.faces.thresholds import calibrated_threshold
-
-            got = float(calibrated_threshold(pack, far))
-            self._thresholds[key] = got
-        return got
-
-    def names(self, lake: Any, col_id: int, pids: list[int]) -> dict[int, str]:
-        """person id -> name for the ids that exist (unknown ids are simply absent).
-
-        The first call loads every name of the collection when there are at most
-        :attr:`PRELOAD_MAX` people (one query instead of one per new person); larger galleries
-        are read by id as people come up.
-        """
-        with self._lock:
-            known = self._names.get(col_id)
-        if known is None:
-            known = {}
-            with lake.engine.connect() as conn:
-                n = conn.execute(select(func.count(Person.id)).where(Person.collection_id == col_id)).scalar() or 0
-                if n <= self.PRELOAD_MAX:
-                    known = {int(i): str(nm) for i, nm in conn.execute(
-                        select(Person.id, Person.name).where(Person.collection_id == col_id))}
-            with self._lock:
-                self._names[col_id] = known
-        missing = [p for p in pids if p not in known]
-        if missing:
-            # by primary key only: with the collection in the WHERE clause SQLite may pick the
-            # collection index and scan every person of the collection (measured: ~5 ms at 25k people)
-            with lake.engine.connect() as conn:
-                rows = conn.execute(select(Person.id, Person.name, Person.collection_id).where(
-                    Person.id.in_(missing))).all()
-            with self._lock:
-                if len(known) > 4 * self.PRELOAD_MAX:
-                    known.clear()
-                known.update({int(i): str(nm) for i, nm, c in rows if c == col_id})
-        return {p: known[p] for p in pids if p in known}
-
-    def warm(self, col_id: int) -> bool:
-        """Everything identify needs is cached and no catalog re-check is due (no I/O)."""
-        with self._lock:
-            return (col_id in self._space and col_id in self._names
-                    and time.monotonic() - self._checked.get(col_id, 0.0) < self.RECHECK_S)
-
-    def due(self, col_id: int) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._checked.get(col_id, 0.0) < self.RECHECK_S:
-                return False
-            self._checked[col_id] = now
-            return True
-
-    def forget(self, col_id: int) -> None:
-        with self._lock:
-            self._space.pop(col_id, None)
-            self._names.pop(col_id, None)
-            self._checked.pop(col_id, None)
-
-    def forget_name(self, collection: str) -> None:
-        """Drop a collection's entries by name (index-change callback of the service state)."""
-        with self._lock:
-            col_id = self._by_name.get(collection)
-        if col_id is not None:
-            self.forget(col_id)
-
-
-def _cache(st: Any) -> _FaceCache:
-    """The face cache of one app (per app, not per module: two lakes in one process share no ids)."""
-    c = getattr(st, "face_cache", None)
-    if c is None:
+    galleries = getattr(st, "galleries", None)
+    if galleries is None:
         with st._locks_guard:
-            c = getattr(st, "face_cache", None)
-            if c is None:
-                c = _FaceCache()
-                st.on_index_change.append(c.forget_name)
-                st.face_cache = c
-    return c
-
-
-class _KnownFilterSkipped:
-    """The face index, minus a no-op filter: when every vector in it belongs to an enrolled person,
-    ``where={"known": 1}`` selects everything, and building that selection (a set of every id, then a
-    FAISS id selector) costs more than the search itself (~15 ms at 100k faces). Same results."""
-
-    def __init__(self, index: Any) -> None:
-        self._index = index
-
-    def count(self) -> int:
-        return self._index.count()
-
-    def search(self, queries: np.ndarray, k: int = 10, where: Any = None) -> Any:
-        if where == {"known": 1}:
-            known = getattr(self._index, "_inverted", {}).get("known", {}).get("1")
-            if known is not None and len(known) == self._index.count():
-                where = None
-        return self._index.search(queries, k=k, where=where)
-
-
-def _owners_from_index(lake: Any, index: Any) -> Any:
-    """face id -> person id from the index metadata (no catalog read); the catalog for the rest."""
-    meta_of = getattr(index, "metadata", None)
-
-    def owners(face_ids: list[int]) -> dict[int, int]:
-        if meta_of is None:
-            return gallery._owners(lake, face_ids)
-        out: dict[int, int] = {}
-        rest = []
-        for f in face_ids:
-            pid = (meta_of(f) or {}).get("person_id")
-            if pid is None:
-                rest.append(f)
-            else:
-                out[int(f)] = int(pid)
-        if rest:
-            out.update(gallery._owners(lake, rest))
-        return out
-
-    return owners
+            galleries = getattr(st, "galleries", None)
+            if galleries is None:
+                galleries = st.galleries = {}
+    key = (col.name, col.id)
+    g = galleries.get(key)
+    if g is None:
+        with st._locks_guard:
+            g = galleries.get(key)
+            if g is None:
+                if len(galleries) > 1000:
+                    galleries.clear()
+                g = Gallery(st.lake, col.name, audit=st.audit.record, reload_index=False)
+                galleries[key] = g
+    return g
 
 
 def identify_embeddings(st: Any, col: Any, vecs: np.ndarray, top: int, far: float | None,
                         threshold: float | None, actor: str) -> dict[str, Any]:
-    """1:N search of pre-computed templates (the gallery's people ranking), audited like identify."""
-    lake = st.lake
-    cache = _cache(st)
-    dim, pack = cache.space(lake, col)
-    if vecs.shape[1] != dim:
-        raise ApiError(400, "bad_input", f"embeddings must have {dim} values (pack {pack}), got {vecs.shape[1]}")
-    if not np.all(np.isfinite(vecs)) or np.any(np.linalg.norm(vecs, axis=1) == 0):
-        raise ApiError(400, "bad_input", "embeddings must be finite and non-zero")
-    thr = float(threshold) if threshold is not None else cache.threshold(pack, 1e-3 if far is None else far)
-    if st.refresh_index(col.name, "faces"):
-        dim, pack = cache.space(lake, col)
+    """1:N search of pre-computed templates through the collection's :class:`Gallery`."""
+    st.refresh_index(col.name, "faces")  # another process saved the index: reload (outside the lock)
     with st.lock(col.name).read():
-        index = face_index(lake, col.name, dim)
-        if cache.due(col.id) and needs_sync(lake, col.id, index):
-            sync_index(lake, col.name, dim=dim)
-        ranked = gallery.search_people(_KnownFilterSkipped(index), vecs, top, lake,
-                                       owners=_owners_from_index(lake, index))
-        names = cache.names(lake, col.id, sorted({pid for r in ranked for pid, _s, _f in r}))
-        faces, matched = [], []
-        for r in ranked:
-            matches = [Match(person=names[p], person_id=p, score=round(sc, 4), face_id=f) for p, sc, f in r
-                       if sc >= thr and p in names]
-            faces.append(IdentifiedFace(identity=matches[0].person if matches else "unknown",
-                                        best_score=round(r[0][1], 4) if r else None, matches=matches))
-            matched += [f"person:{m.person_id}" for m in matches[:1]]
-        # queued while the read lock is held: a forget (write lock) flushes the queue first and so
-        # always finds this entry in the log to scrub
-        st.audit.record("identify", col.name, matched, actor=actor,
-                        detail=f"{len(vecs)} template(s), {len(matched)} identified, threshold {thr:.4f}, no photo")
-    return {"collection": col.name, "threshold": round(thr, 4), "faces": faces, "probe_kept": False}
+        # audited while the read lock is held: a forget (write lock) flushes the audit queue first
+        # and so always finds this entry in the log to scrub
+        out = _gallery(st, col).identify_vectors(vecs, top=top, far=far, threshold=threshold, actor=actor)
+    out["probe_kept"] = False
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- routes
@@ -451,13 +300,15 @@ async def identify(
     top: Annotated[int, Form(ge=1, le=100)] = 5, far: Far = 1e-3, threshold: Threshold = None,
     keep_probe: Annotated[bool, Form(description="Store the probe photo (purged by retention)")] = False,
 ) -> dict[str, Any]:
-    _faces_collection(st, collection, who)
+    col = _faces_collection(st, collection, who)
     data = await _read_image(st, image)
 
     def work() -> dict[str, Any]:
+        st.refresh_index(col.name, "faces")
         with st.model_lock, st.lock(collection).read():
-            out = gallery.identify(st.lake, collection, image=data, top=top, threshold=threshold, far=far,
-                                   keep_probe=keep_probe, actor=who.actor)
+            out = _gallery(st, col).identify(data, top=top, threshold=threshold, far=far,
+                                             keep_probe=keep_probe, actor=who.actor,
+                                             label=image.filename or "<upload>")
         out["probe_kept"] = bool(out.get("probe_kept"))
         return out
 
@@ -474,7 +325,7 @@ async def identify_embedding(collection: CollectionName, body: EmbeddingQuery, s
     if len(lens) != 1 or 0 in lens or max(lens) > 4096:
         raise ApiError(400, "bad_input", "all embeddings must have the same, non-zero length")
     vecs = np.asarray(body.embeddings, dtype=np.float32)
-    warm = _cache(st).warm(col.id) and st.index_loaded(col.name, "faces")
+    warm = _gallery(st, col).warm() and st.index_loaded(col.name, "faces")
     return await st.queries.run("identify-embedding", identify_embeddings, st, col, vecs, body.top, body.far,
                                 body.threshold, who.actor, warm=warm,
                               timeout=st.limits.request_timeout_s)
@@ -514,21 +365,33 @@ async def enroll(
     return await run_blocking(work, timeout=st.limits.request_timeout_s)
 
 
-@router.delete("/collections/{collection}/people/{person}", response_model=ForgetOut,
+# Names never travel in a URL (URLs end up in access logs, proxies and browser history): erasure is
+# addressed by person id in the path, or by name in a JSON body.
+@router.delete("/collections/{collection}/people/{person_id}", response_model=ForgetOut,
                responses=responses(*COMMON, 403, 404),
-               summary="Forget a person: erase every trace, then verify the erasure independently")
-async def forget(collection: CollectionName, person: str, st: State, who: Editor) -> dict[str, Any]:
+               summary="Forget a person by id: erase every trace, then verify the erasure independently")
+async def forget(collection: CollectionName, person_id: PersonId, st: State, who: Editor) -> dict[str, Any]:
     _faces_collection(st, collection, who)
+    return await run_blocking(_forget_work, st, collection, {"person_id": person_id}, who.actor,
+                              timeout=st.limits.request_timeout_s)
 
-    def work() -> dict[str, Any]:
-        with st.lock(collection).write():
-            st.audit.flush()  # queued identify entries naming this person must be in the log to be scrubbed
-            try:
-                return gallery.forget(st.lake, collection, person=person, actor=who.actor)
-            finally:
-                st.note_written(collection)
 
-    return await run_blocking(work, timeout=st.limits.request_timeout_s)
+@router.post("/collections/{collection}/people/forget", response_model=ForgetOut,
+             responses=responses(*COMMON, 403, 404),
+             summary="Forget a person by name (in the body, never in the URL); reruns finish an interrupted erasure")
+async def forget_by_name(collection: CollectionName, body: ForgetIn, st: State, who: Editor) -> dict[str, Any]:
+    _faces_collection(st, collection, who)
+    return await run_blocking(_forget_work, st, collection, {"person": body.person}, who.actor,
+                              timeout=st.limits.request_timeout_s)
+
+
+def _forget_work(st: Any, collection: str, who_: dict[str, Any], actor: str) -> dict[str, Any]:
+    with st.lock(collection).write():
+        st.audit.flush()  # queued identify entries naming this person must be in the log to be scrubbed
+        try:
+            return gallery.forget(st.lake, collection, actor=actor, **who_)
+        finally:
+            st.note_written(collection)
 
 
 @router.get("/collections/{collection}/faces/{face_id}/crop", response_class=FileResponse,

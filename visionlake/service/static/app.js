@@ -244,7 +244,7 @@ PAGES.people = async (main) => {
       el("td", { class: "num" }, editor ? el("button", { class: "btn danger small", onclick: async () => {
         if (!confirm(`Erase every trace of ${p.name}? This cannot be undone.`)) return;
         try {
-          const rep = await api(`/collections/${col()}/people/${encodeURIComponent(p.name)}`, { method: "DELETE" });
+          const rep = await api(`/collections/${col()}/people/${p.id}`, { method: "DELETE" });
           toast(rep.ok ? `${p.name} forgotten; ${rep.checks.length} erasure checks passed` : `Erasure incomplete: see the report`, !rep.ok);
           PAGES.people(main);
         } catch (e) { fail(e); }
