@@ -86,7 +86,7 @@ def test_switch_pack_keeps_people_and_leaves_no_old_template(tmp_path, lfw_image
     assert _people(lk) == before  # enrolled people kept their identity (and their faces)
     assert lk.index_header("people", "faces")["dim"] == 512
     # independent byte scan of every lake file for every old template (plaintext and ciphertext)
-    from visionlake.faces.gallery import scan_lake_files
+    from visionlake.faces.erasure import scan_lake_files
 
     patterns = {}
     for i, (blob, vec) in enumerate(old):

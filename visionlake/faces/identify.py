@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 
 from visionlake.errors import BadInput
 from visionlake.faces.models import Face, FaceGeneration, Person
-from visionlake.faces.sync import SPACE, face_index, sync_index, unseal
+from visionlake.faces.sync import SPACE, face_index, refuse_if_switching, sync_index, unseal
 
 #: Galleries with at most this many people keep every name in memory (one query per reload); larger
 #: ones read the names of the people a query returns, by primary key.
@@ -120,6 +120,7 @@ class Gallery:
 
     def _load(self, generation: int | None) -> _State:
         col_id = self.collection.id
+        refuse_if_switching(self.lake, col_id, self.name)  # two embedding spaces until the switch ends
         with self.lake.session() as s:
             first = s.execute(select(Face.embedding, Face.pack).where(
                 Face.collection_id == col_id, Face.embedding.is_not(None)).limit(1)).first()

@@ -135,7 +135,7 @@ def switch_pack(lake: Any, collection: str, pack: str, workers: int | None = Non
                 on_total: Callable[[int | None], None] | None = None, scan_files: bool = True,
                 chunk_size: int = 16, **pack_opts: Any) -> dict[str, Any]:
     """Re-embed a collection with ``pack`` (see the module docstring); returns a report with checks."""
-    from visionlake.faces.gallery import _flush_sqlite, scan_lake_files
+    from visionlake.faces.erasure import flush_sqlite, scan_lake_files
     from visionlake.ingest.analyse import analyse
 
     info = pack_info(pack)
@@ -193,7 +193,7 @@ def switch_pack(lake: Any, collection: str, pack: str, workers: int | None = Non
     crops = _unreferenced_crops(lake, col)
     for p in crops:
         p.unlink(missing_ok=True)
-    _flush_sqlite(lake)
+    flush_sqlite(lake)
 
     # 5. the new index, then the switch is over
     dim = int(info.dim) if info.dim else None
