@@ -4,9 +4,9 @@ A tiny public API, in the spirit of ``face_recognition``::
 
     import visionlake as vl
     img = vl.load_image("photo.jpg")
-    boxes = vl.face_locations(img)
+    boxes = vl.face_locations(img)             # [(top, right, bottom, left), ...] as face_recognition
     encodings = vl.face_encodings(img)
-    vl.compare_faces(known_encodings, encodings[0])
+    vl.compare_faces(known_encodings, encodings[0])  # tolerance= is a distance: lower is stricter
 
 and the lake for collections at scale::
 
@@ -20,13 +20,41 @@ Heavy modules (dlib, onnxruntime, FAISS) load on first use, so ``import visionla
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
 
+
+def ingest(lake: Any, source: Any, collection: str, **options: Any) -> dict[str, Any]:
+    """Ingest ``source`` (folder, manifest, or an iterable of paths) into ``collection`` of ``lake``.
+
+    The same function as :func:`visionlake.ingest.pipeline.ingest` (see it for ``meta``, ``workers``,
+    ``include``/``exclude``, ``progress``...); it returns the run's report (counts, rejections, speed).
+    """
+    from visionlake.ingest.pipeline import ingest as run
+
+    return run(lake, source, collection, **options)
+
+
+class _Package(types.ModuleType):
+    """The ``visionlake`` module: keeps ``visionlake.ingest`` the function once the subpackage of the same
+    name is imported (Python's import system would otherwise bind the subpackage over it, and
+    ``vl.ingest(...)`` would fail with "'module' object is not callable" after, say, ``vl.Lake``).
+    ``import visionlake.ingest.pipeline`` and ``from visionlake.ingest import ...`` are unaffected: they
+    read ``sys.modules``."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "ingest" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 _LAZY = {
     "Lake": "visionlake.lake",
-    "ingest": "visionlake.ingest",
     "open_index": "visionlake.index",
     "load_image": "visionlake.faces",
     "face_locations": "visionlake.faces",
@@ -44,4 +72,4 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = sorted(_LAZY)
+__all__ = sorted([*_LAZY, "ingest"])

@@ -31,13 +31,16 @@ import os
 import signal
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import LargeBinary, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from visionlake.catalog.models import Base
 from visionlake.crypto import DecryptionError, LakeCipher
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 KEY_FILE = Path("keys") / "lake.key"
 NEW_KEY_FILE = Path("keys") / "lake.key.new"
@@ -109,12 +112,12 @@ def _write_key_file(path: Path, key: bytes) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- catalog
-def _get(lake: Any, name: str) -> bytes | None:
+def _get(lake: Lake, name: str) -> bytes | None:
     with lake.engine.connect() as conn:
         return conn.execute(select(LakeSecret.value).where(LakeSecret.name == name)).scalar()
 
 
-def _put(lake: Any, name: str, value: bytes) -> None:
+def _put(lake: Lake, name: str, value: bytes) -> None:
     with lake.session() as s:
         row = s.get(LakeSecret, name)
         if row is None:
@@ -123,11 +126,17 @@ def _put(lake: Any, name: str, value: bytes) -> None:
             row.value = value
 
 
-def _first_template(lake: Any) -> bytes | None:
-    from visionlake.faces.models import Face
+def _first_template(lake: Lake) -> tuple[bytes, bytes] | None:
+    """One encrypted value of the lake and its associated data (columns from :mod:`visionlake.areas`)."""
+    from visionlake.areas import sealed_columns
 
     with lake.engine.connect() as conn:
-        return conn.execute(select(Face.embedding).where(Face.embedding.is_not(None)).limit(1)).scalar()
+        for model, sealed in sealed_columns():
+            col = getattr(model, sealed.column)
+            blob = conn.execute(select(col).where(col.is_not(None)).limit(1)).scalar()
+            if blob is not None:
+                return blob, sealed.associated
+    return None
 
 
 def _encrypted_index_dirs(root: Path) -> list[Path]:
@@ -141,7 +150,7 @@ def _encrypted_index_dirs(root: Path) -> list[Path]:
     return out
 
 
-def holds_ciphertext(lake: Any) -> bool:
+def holds_ciphertext(lake: Lake) -> bool:
     """Whether the lake holds anything encrypted with its key (templates, index files, a fingerprint)."""
     return (_get(lake, _FP_NAME) is not None or _first_template(lake) is not None
             or bool(_encrypted_index_dirs(lake.root)))
@@ -151,7 +160,7 @@ def holds_ciphertext(lake: Any) -> bool:
 _LAKES: dict[int, weakref.ref[Any]] = {}
 
 
-def register(lake: Any) -> None:
+def register(lake: Lake) -> None:
     """Remember which lake an engine belongs to, so code holding only a session (the audit log) can
     reach the lake's keys."""
     _LAKES[id(lake.engine)] = weakref.ref(lake)
@@ -172,7 +181,7 @@ def _restore_hint(root: Path) -> str:
             "base64 key")
 
 
-def open_cipher(lake: Any) -> LakeCipher:
+def open_cipher(lake: Lake) -> LakeCipher:
     """The lake's cipher, after checking the key against the lake (see the module docstring)."""
     root = lake.root
     if (root / NEW_KEY_FILE).exists():
@@ -194,10 +203,10 @@ def open_cipher(lake: Any) -> LakeCipher:
                          f"was encrypted with (fingerprint {recorded.decode()[:12]}): {_restore_hint(root)}")
     cipher = LakeCipher(key)
     if recorded is None:
-        blob = _first_template(lake)
-        if blob is not None:
+        first = _first_template(lake)
+        if first is not None:
             try:
-                cipher.decrypt(blob, associated=b"visionlake:face-embedding:v1")
+                cipher.decrypt(first[0], associated=first[1])
             except DecryptionError as exc:
                 raise KeyProblem(f"wrong key: the key from {where} cannot decrypt this lake's face templates: "
                                  f"{_restore_hint(root)}") from exc
@@ -205,7 +214,7 @@ def open_cipher(lake: Any) -> LakeCipher:
     return cipher
 
 
-def _put_if_free(lake: Any, name: str, value: bytes) -> None:
+def _put_if_free(lake: Lake, name: str, value: bytes) -> None:
     """Record a value unless the catalog is busy or read-only right now (then the next open records it).
 
     The cipher is often first needed inside a write transaction of this very process (enrollment
@@ -234,7 +243,7 @@ def _put_if_free(lake: Any, name: str, value: bytes) -> None:
         pass
 
 
-def check_key(lake: Any) -> None:
+def check_key(lake: Lake) -> None:
     """Refuse early (one line, exit 6) when a lake with encrypted data has no key or the wrong one.
 
     For commands that may not decrypt anything themselves (listing people) but must not run on a
@@ -244,7 +253,7 @@ def check_key(lake: Any) -> None:
         _ = lake.cipher
 
 
-def audit_mac_key(lake: Any, session: Any = None) -> bytes:
+def audit_mac_key(lake: Lake, session: Any = None) -> bytes:
     """The audit log's HMAC key (random, created once, stored sealed with the lake key).
 
     ``session``: the caller's transaction, which creates the key when the lake has none yet (a
@@ -296,12 +305,12 @@ def _reseal(blob: bytes, old: LakeCipher, new: LakeCipher, aad: bytes) -> bytes 
         return new.encrypt(old.decrypt(blob, associated=aad), associated=aad)
 
 
-def rotate_lake_key(lake: Any, batch: int = 500) -> dict[str, Any]:
+def rotate_lake_key(lake: Lake, batch: int = 500) -> dict[str, Any]:
     """Re-encrypt everything under a new key, then retire the old one (crash-safe; rerun to resume)."""
     from sqlalchemy import update
 
+    from visionlake.areas import sealed_columns
     from visionlake.errors import BadInput
-    from visionlake.faces.models import Face
     from visionlake.lakefiles import store_bytes
 
     root = lake.root
@@ -327,23 +336,24 @@ def rotate_lake_key(lake: Any, batch: int = 500) -> dict[str, Any]:
         _write_key_file(new_path, new_key)
     _crash_point("rotate.new_key_written")
     old, new = LakeCipher(old_key), LakeCipher(new_key)
-    aad = b"visionlake:face-embedding:v1"
     report = {"templates": 0, "index_files": 0, "resumed": resumed}
 
-    last = 0
-    while True:  # templates, in id order, one committed batch at a time
-        with lake.session() as s:
-            rows = s.execute(select(Face.id, Face.embedding).where(Face.id > last, Face.embedding.is_not(None))
-                             .order_by(Face.id).limit(batch)).all()
-            if not rows:
-                break
-            for fid, blob in rows:
-                sealed = _reseal(blob, old, new, aad)
-                if sealed is not None:
-                    s.execute(update(Face).where(Face.id == fid).values(embedding=sealed))
-                    report["templates"] += 1
-            last = rows[-1][0]
-        _crash_point("rotate.templates_batch")
+    for model, spec in sealed_columns():  # templates, in id order, one committed batch at a time
+        key_col, col = getattr(model, spec.id_column), getattr(model, spec.column)
+        last = 0
+        while True:
+            with lake.session() as s:
+                rows = s.execute(select(key_col, col).where(key_col > last, col.is_not(None))
+                                 .order_by(key_col).limit(batch)).all()
+                if not rows:
+                    break
+                for fid, blob in rows:
+                    sealed = _reseal(blob, old, new, spec.associated)
+                    if sealed is not None:
+                        s.execute(update(model).where(key_col == fid).values({spec.column: sealed}))
+                        report["templates"] += 1
+                last = rows[-1][0]
+            _crash_point("rotate.templates_batch")
 
     mac = _get(lake, _AUDIT_MAC)
     if mac is not None:

@@ -65,11 +65,13 @@ class Lake:
     def _finish_erasures(self) -> None:
         """Finish erasures of people that a crash interrupted: their files must not outlive the crash.
 
-        One query on an (almost always) empty journal table; see :mod:`visionlake.faces.erasure`.
+        Each area's ``on_lake_open`` hook (:data:`visionlake.areas.AREAS`; for faces one query on an,
+        almost always, empty journal table, see :mod:`visionlake.faces.erasure`).
         """
-        from visionlake.faces.erasure import finish_pending
+        from visionlake.areas import lake_open_hooks
 
-        finish_pending(self)
+        for hook in lake_open_hooks():
+            hook(self)
 
     # ------------------------------------------------------------------ sessions
     @contextmanager
@@ -163,19 +165,29 @@ class Lake:
 
         Metadata values are stored as strings, so ``year=2012`` and ``year="2012"`` both match.
         """
+        stmt = self._image_filter(select(Image), collection, where).order_by(Image.id).offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.session() as s:
+            return list(s.scalars(stmt).all())
+
+    def count_images(self, collection: str, where: dict[str, Any] | None = None) -> int:
+        """How many images :meth:`images` would return without a limit (for "20 of 124")."""
+        stmt = self._image_filter(select(func.count(Image.id)), collection, where)
+        with self.session() as s:
+            return int(s.scalar(stmt) or 0)
+
+    def _image_filter(self, stmt: Any, collection: str, where: dict[str, Any] | None) -> Any:
         col = self.collection(collection)
-        stmt = select(Image).where(Image.collection_id == col.id)
+        stmt = stmt.where(Image.collection_id == col.id)
         for key, want in (where or {}).items():
+            check_meta_key(key)
             field = Image.meta[key].as_string()
             if isinstance(want, list | tuple | set):
                 stmt = stmt.where(field.in_([str(w) for w in want]))
             else:
                 stmt = stmt.where(field == str(want))
-        stmt = stmt.order_by(Image.id).offset(offset)
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        with self.session() as s:
-            return list(s.scalars(stmt).all())
+        return stmt
 
     # ------------------------------------------------------------------ indexes
     def index(self, collection: str, space: str, dim: int, metric: str = "cosine", encrypted: bool = False):
@@ -315,3 +327,15 @@ def _redact(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}"
     return url
+
+
+def check_meta_key(key: Any) -> None:
+    """A metadata field name usable in a filter: text without control characters, quotes or backslashes.
+
+    The key becomes part of a JSON path in SQL (``$."key"``); a NUL byte or a quote there is an SQL
+    error, which would surface as a crash instead of a clear "bad input".
+    """
+    if not isinstance(key, str) or not key or len(key) > 200:
+        raise BadInput(f"a metadata filter field must be a name of 1 to 200 characters, not {key!r}")
+    if any(ord(ch) < 32 or ch in '"\\' for ch in key):
+        raise BadInput(f"a metadata filter field may not contain control characters, quotes or backslashes: {key!r}")

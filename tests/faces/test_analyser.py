@@ -88,21 +88,15 @@ def test_a_rolled_back_image_leaves_no_vector_after_finalize(lake, tmp_path):
     assert sorted(face_index(lake, "street", 32).ids().tolist()) == ids  # ...and repaired at finalize
 
 
-LFW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lfw" / "images"
+def test_ingest_lfw_photos_into_a_faces_collection(lake, tmp_path, lfw_root):
+    from visionlake.ingest import ingest
 
-
-def test_ingest_lfw_photos_into_a_faces_collection(lake, tmp_path):
-    if not LFW.exists():
-        pytest.skip(f"LFW not found at {LFW}")
-    try:
-        from visionlake.ingest import ingest
-    except ImportError as exc:
-        pytest.skip(f"ingestion not available: {exc}")
+    images = lfw_root / "images"
     src = tmp_path / "src"
     src.mkdir()
     people = ["Colin_Powell", "Tony_Blair", "Hal_Sutton", "Jean_Charest", "Arlen_Specter"]
     for p in people:
-        for f in sorted((LFW / p).glob("*.jpg"))[:4]:
+        for f in sorted((images / p).glob("*.jpg"))[:4]:
             shutil.copy(f, src / f.name)
     n = len(list(src.iterdir()))
     report = ingest(lake, src, "street", workers=0)

@@ -78,7 +78,7 @@ def _cli(args: list[str]) -> tuple[int, str]:
     from visionlake.cli import app
 
     res = CliRunner().invoke(app, args)
-    return res.exit_code, res.output
+    return res.exit_code, res.stdout  # progress goes to stderr, also with --json
 
 
 def _pairs_csv(lfw_root: Path, path: Path, n_pairs: int = 40) -> Path:

@@ -204,7 +204,7 @@ def test_thresholds_are_stricter_at_lower_far():
 
 def test_impostor_thresholds_hold_the_far_for_plain_and_cross_pairs():
     """Calibration counts only different-person pairs, and the threshold keeps FAR at or under f."""
-    from visionlake.faces.thresholds import impostor_thresholds
+    from visionlake.bench.faces_thresholds import impostor_thresholds
 
     rng = np.random.default_rng(3)
     people = [f"p{i}" for i in range(40)]

@@ -7,11 +7,11 @@ from sqlalchemy import func, select
 
 from visionlake.fashion.models import FashionColour, FashionTag
 from visionlake.fashion.search import search
+from visionlake.ingest import ingest
 
 
 @pytest.mark.shared_data
 def test_ingest_product_photos_into_a_fashion_collection(lake, products, tiny_model_dir, tmp_path):
-    ingest = pytest.importorskip("visionlake.ingest").ingest
     src = tmp_path / "src"
     src.mkdir()
     for p in sorted((products / "images").glob("*.jpg"))[:30]:

@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import func, select
 
 from visionlake.catalog.models import Image, SourcePath
-from visionlake.config import shared_data_dir
 from visionlake.ingest import ingest
 from visionlake.lake import Lake
 
@@ -30,10 +29,8 @@ PHOTOS = 200
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    images = shared_data_dir() / "fashion_products" / "images"
-    if not images.is_dir():
-        pytest.skip(f"product photos not found at {images} (set VISIONLAKE_DATA)")
+def source(tmp_path_factory: pytest.TempPathFactory, products_dir: Path) -> Path:
+    images = products_dir
     src = tmp_path_factory.mktemp("raysrc")
     files = sorted(images.iterdir())[:PHOTOS]
     for f in files:
@@ -185,10 +182,8 @@ def _face_counts(lake: Lake, collection: str) -> dict[str, int]:
     return dict(rows)
 
 
-def test_ray_gives_the_local_face_counts_on_lfw(cluster: Any, tmp_path: Path) -> None:
-    lfw = shared_data_dir() / "lfw" / "images"
-    if not lfw.is_dir():
-        pytest.skip(f"LFW not found at {lfw} (set VISIONLAKE_DATA)")
+def test_ray_gives_the_local_face_counts_on_lfw(cluster: Any, tmp_path: Path, lfw_dir: Path) -> None:
+    lfw = lfw_dir / "images"
     src = tmp_path / "lfw"
     src.mkdir()
     people = sorted(p for p in lfw.iterdir() if p.is_dir())[:400:25]  # 16 people, a spread of names

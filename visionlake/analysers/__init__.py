@@ -6,20 +6,20 @@ import importlib
 from typing import Any
 
 from visionlake.analysers.base import Analyser, DecodedImage, WorkerContext
+from visionlake.areas import AREAS
 
-#: Analyser name -> "module:Class". Areas register theirs here; import is lazy (models are heavy).
+#: Analyser name -> "module:Class": the thumbnail, then each area's (declared in :mod:`visionlake.areas`);
+#: import is lazy (models are heavy).
 REGISTRY: dict[str, str] = {
     "thumbnail": "visionlake.analysers.thumbnail:ThumbnailAnalyser",
-    "faces": "visionlake.faces.analyser:FaceAnalyser",
-    "colour": "visionlake.fashion.analyser:ColourAnalyser",
-    "tagger": "visionlake.fashion.analyser:TaggerAnalyser",
+    **{name: ref for area in AREAS for name, ref in area.analysers},
 }
 
-#: Collection purpose -> analysers run on ingestion, in order.
+#: Collection purpose -> analysers run on ingestion, in order: ``plain`` makes thumbnails only, each
+#: area with analysers is a purpose of its own name.
 PURPOSES: dict[str, list[str]] = {
     "plain": ["thumbnail"],
-    "faces": ["thumbnail", "faces"],
-    "fashion": ["thumbnail", "colour", "tagger"],
+    **{area.name: ["thumbnail", *(name for name, _ref in area.analysers)] for area in AREAS if area.analysers},
 }
 
 

@@ -26,11 +26,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-import typer
 
 DIM = 128
 FASHION_N = 20_000
@@ -84,14 +84,14 @@ def build_lake(root: Path, n_faces: int, log: Any = print) -> dict[str, Any]:
 
     # fashion: synthetic embeddings in the tiny model's 32-d space, so text queries are comparable
     model_dir = None
-    try:
+    try:  # the tiny test model is built with the onnx package (a dev dependency)
         import onnx  # noqa: F401
-
+    except ImportError:
+        onnx = None
+    if onnx is not None:
         from visionlake.fashion.tiny_model import build_tiny_model
 
         model_dir = str(build_tiny_model(root / "tiny-model"))
-    except ImportError:
-        pass
     settings = {"tagger_options": {"model": model_dir}} if model_dir else None
     fcol = lake.create_collection("looks", "fashion", settings=settings)
     fvecs = rng.standard_normal((FASHION_N, 32)).astype(np.float32)
@@ -309,76 +309,61 @@ def _search_body(setup: dict[str, Any], i: int) -> dict[str, Any]:
     return {"image_id": 1_000_000 + (i * 7919) % FASHION_N, "where": where, "top": 24}
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``bench api``."""
+def run_api_bench(duration: float = 60.0, clients: int = 50, faces: int = 100_000, workers: int = 1,
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Build the bench lake, serve it on loopback, drive ``clients`` closed-loop clients; the report.
 
-    @app.command("api")
-    def bench_api(
-        json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-        duration: Annotated[float, typer.Option(min=1, help="Seconds of load.")] = 60.0,
-        clients: Annotated[int, typer.Option(min=2, help="Concurrent clients (half identify, half search).")] = 50,
-        faces: Annotated[int, typer.Option(min=100, help="Faces in the gallery.")] = 100_000,
-        workers: Annotated[int, typer.Option(min=1, max=16, help="Server worker processes.")] = 1,
-    ) -> None:
-        """Load-test identify-by-embedding and fashion search through the HTTP service (loopback only)."""
-        import pickle
+    Server and load generator are separate processes (``python -c``) so that neither one's GIL or
+    CPU time is charged to the other; the temporary lake is deleted afterwards.
+    """
+    import pickle
 
-        def log(msg: str) -> None:
-            print(msg, file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="vl-bench-api-") as tmp:
+        setup = build_lake(Path(tmp), faces, log)
+        port = _free_port()
+        code = (f"from visionlake.bench.api import _serve; "
+                f"_serve({str(Path(tmp) / 'lake')!r}, {port}, {workers})")
+        proc = subprocess.Popen([sys.executable, "-c", code])
+        try:
+            import httpx
 
-        with tempfile.TemporaryDirectory(prefix="vl-bench-api-") as tmp:
-            setup = build_lake(Path(tmp), faces, log)
-            port = _free_port()
-            code = (f"from visionlake.bench.api import _serve; "
-                    f"_serve({str(Path(tmp) / 'lake')!r}, {port}, {workers})")
-            proc = subprocess.Popen([sys.executable, "-c", code])
-            try:
-                import httpx
-
-                base = f"http://127.0.0.1:{port}"
-                for _ in range(600):
-                    try:
-                        if httpx.get(base + "/health", timeout=1).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        time.sleep(0.1)
-                cfg = Path(tmp) / "client.pkl"
-                cfg.write_bytes(pickle.dumps({"port": port, "key": setup["key"], "setup": setup,
-                                              "duration": duration, "clients": clients}))
-                log(f"server up on {base} ({workers} worker(s)); {clients} clients for {duration:g} s")
-                load_before, up_before = os.getloadavg(), _uptime()
-                cpu0 = _cpu_seconds(proc.pid)
-                gen = f"from visionlake.bench.api import _client_main; _client_main({str(cfg)!r})"
-                client = subprocess.run([sys.executable, "-c", gen], capture_output=True, text=True,
-                                        timeout=duration + 300)
-                cpu1 = _cpu_seconds(proc.pid)
-                up_after = _uptime()
-                if client.returncode != 0:
-                    raise RuntimeError(f"load generator failed: {client.stderr[-2000:]}")
-                res = json.loads(client.stdout.strip().splitlines()[-1])
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
-        n = res["identify"]["requests_ok"] + res["search"]["requests_ok"]
-        server_cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
-        report = {
-            "bench": "api", "faces": faces, "fashion_images": FASHION_N, "clients": clients, "duration_s": duration,
-            "workers": workers,
-            "search_kind": "text (tiny ONNX test model)" if setup["text_search"] else "by image id",
-            "setup_s": setup["setup_s"], "cpu_count": os.cpu_count(),
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-            "uptime_before": up_before, "uptime_after": up_after,
-            **res,
-            "server": {"cpu_s": None if server_cpu is None else round(server_cpu, 2),
-                       "cpu_ms_per_request": None if server_cpu is None else round(1000 * server_cpu / max(1, n), 3)},
-            "target": {"errors": 0, "p99_ms": 250},
-            "pass": all(res[k]["errors"] == 0 and (res[k]["p99_ms"] or 1e9) <= 250 for k in ("identify", "search")),
-        }
-        if json_out:
-            print(json.dumps(report, indent=2))
-        else:
-            for k in ("identify", "search"):
-                r = res[k]
-                print(f"{k:9s} ok={r['requests_ok']} err={r['errors']} {r['throughput_rps']} rps "
-                      f"p50={r['p50_ms']} p95={r['p95_ms']} p99={r['p99_ms']} ms")
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(600):
+                try:
+                    if httpx.get(base + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            cfg = Path(tmp) / "client.pkl"
+            cfg.write_bytes(pickle.dumps({"port": port, "key": setup["key"], "setup": setup,
+                                          "duration": duration, "clients": clients}))
+            log(f"server up on {base} ({workers} worker(s)); {clients} clients for {duration:g} s")
+            load_before, up_before = os.getloadavg(), _uptime()
+            cpu0 = _cpu_seconds(proc.pid)
+            gen = f"from visionlake.bench.api import _client_main; _client_main({str(cfg)!r})"
+            client = subprocess.run([sys.executable, "-c", gen], capture_output=True, text=True,
+                                    timeout=duration + 300)
+            cpu1 = _cpu_seconds(proc.pid)
+            up_after = _uptime()
+            if client.returncode != 0:
+                raise RuntimeError(f"load generator failed: {client.stderr[-2000:]}")
+            res = json.loads(client.stdout.strip().splitlines()[-1])
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    n = res["identify"]["requests_ok"] + res["search"]["requests_ok"]
+    server_cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+    return {
+        "bench": "api", "faces": faces, "fashion_images": FASHION_N, "clients": clients, "duration_s": duration,
+        "workers": workers,
+        "search_kind": "text (tiny ONNX test model)" if setup["text_search"] else "by image id",
+        "setup_s": setup["setup_s"], "cpu_count": os.cpu_count(),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "uptime_before": up_before, "uptime_after": up_after,
+        **res,
+        "server": {"cpu_s": None if server_cpu is None else round(server_cpu, 2),
+                   "cpu_ms_per_request": None if server_cpu is None else round(1000 * server_cpu / max(1, n), 3)},
+        "target": {"errors": 0, "p99_ms": 250},
+        "pass": all(res[k]["errors"] == 0 and (res[k]["p99_ms"] or 1e9) <= 250 for k in ("identify", "search")),
+    }

@@ -21,10 +21,9 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-import typer
 
 from visionlake.config import shared_data_dir
 
@@ -442,56 +441,6 @@ def run_cluster(root: Path, cache_dir: Path, pack: str = "dlib", workers: int = 
         "threshold_sweep": ours_sweep,
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
-
-
-# ---------------------------------------------------------------------------------------------- commands
-def register(app: typer.Typer) -> None:
-    """Add ``identify`` and ``cluster`` to the ``visionlake bench`` group."""
-
-    @app.command("identify")
-    def identify_cmd(
-        data: Annotated[Path | None, typer.Option("--data", help="LFW folder (default ../shared/data/lfw).")] = None,
-        distractors: Annotated[int, typer.Option("--distractors", help="Synthetic distractor vectors.")] = 0,
-        cache: Annotated[Path, typer.Option("--cache", help="Embedding cache folder (bench only).")] = DEFAULT_CACHE,
-        workers: Annotated[int, typer.Option("--workers", help="Processes for embedding.")] = 2,
-        kind: Annotated[str, typer.Option("--kind", help="Index kind: auto, flat, ivf, ivfsq8.")] = "auto",
-        nlist: Annotated[int | None, typer.Option("--nlist", help="IVF lists (default ~4 sqrt n).")] = None,
-        nprobe: Annotated[int | None, typer.Option("--nprobe", help="IVF lists probed per query.")] = None,
-        queries: Annotated[int, typer.Option("--queries", help="Single queries timed for latency.")] = 1000,
-        gallery_jitters: Annotated[int, typer.Option("--gallery-jitters", help="Embed the gallery as "
-                                                     "`faces enroll` does (its default is 10); 0 = plain.")] = 0,
-        pack: Annotated[str, typer.Option("--pack", help="Face pack: dlib or arcface-s.")] = "dlib",
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
-    ) -> None:
-        """Rank-1 identification on LFW (gallery: first photo of each person with 2+ photos, plus the
-        people with one photo; probes: their other photos) with N distractors drawn from a Gaussian
-        fitted to the real embeddings; recall@1 of the index vs exact search; latency; build time; RSS."""
-        from visionlake.cli.common import err_console, print_json
-
-        root = data or shared_data_dir() / "lfw"
-        out = run_identify(root, distractors, cache, pack=pack, workers=workers, kind=kind, nlist=nlist, nprobe=nprobe,
-                           queries=queries, log=lambda m: err_console.print(m), gallery_jitters=gallery_jitters)
-        print_json(out)
-
-    @app.command("cluster")
-    def cluster_cmd(
-        data: Annotated[Path | None, typer.Option("--data", help="LFW folder (default ../shared/data/lfw).")] = None,
-        cache: Annotated[Path, typer.Option("--cache", help="Embedding cache folder (bench only).")] = DEFAULT_CACHE,
-        workers: Annotated[int, typer.Option("--workers", help="Processes for embedding.")] = 2,
-        threshold: Annotated[float | None, typer.Option("--threshold", help="Cosine similarity cut.")] = None,
-        method: Annotated[str, typer.Option("--method", help="auto, average or cw.")] = "auto",
-        pack: Annotated[str, typer.Option("--pack", help="Face pack: dlib or arcface-s.")] = "dlib",
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
-    ) -> None:
-        """Cluster every LFW face without labels; BCubed precision/recall/F against the true identities,
-        beside DBSCAN (the Immich / PhotoPrism method) at the same distance and at its best eps."""
-        from visionlake.cli.common import err_console, print_json
-
-        root = data or shared_data_dir() / "lfw"
-        out = run_cluster(root, cache, pack=pack, workers=workers, threshold=threshold, method=method,
-                          log=lambda m: err_console.print(m))
-        print_json(out)
-
 
 def _main() -> None:  # [PACK=arcface-s] python -m visionlake.bench.faces_gallery warm  (fill the cache only)
     import sys

@@ -21,20 +21,17 @@ import csv
 import math
 import multiprocessing as mp
 import os
+import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-import typer
 
 from visionlake.errors import BadInput
-
-#: Same as visionlake.cli.common.JsonOption (not imported: see ``register``).
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 
 #: Score of a pair where a face is missing: below any cosine similarity (maximum distance).
 MISSING_SCORE = -2.0
@@ -255,12 +252,27 @@ class RunResult:
         return len(self.vectors) / self.seconds if self.seconds > 0 else float("nan")
 
 
+def _stderr_progress(total: int) -> Callable[..., None]:
+    """Plain progress lines on stderr (stdout may carry JSON), one per label change."""
+    state = {"done": 0, "label": None}
+
+    def advance(n: int = 1, total: int | None = None, label: str | None = None) -> None:
+        state["done"] += n
+        if label != state["label"]:
+            state["label"] = label
+            print(f"{label}: {state['done']}/{total} images", file=sys.stderr, flush=True)
+
+    return advance
+
+
 def run_sides(sides: list[tuple[str, dict[str, Any]]], paths: list[str], workers: int,
-              rounds: int = 10, progress: bool = False) -> list[RunResult]:
+              rounds: int = 10, progress: Callable[..., None] | bool | None = None) -> list[RunResult]:
     """Process every path with each side (ours, peer) in its own pool of ``workers`` processes.
 
     The paths are split into ``rounds`` slices and the sides take turns slice by slice, so that a
     shared machine's changing load hits both sides alike; each side's time is the sum of its turns.
+    ``progress`` is called once per image as ``progress(1, label=...)`` (the CLI passes a Rich bar on
+    stderr, so it also shows with ``--json``); ``True`` prints a line per round on stderr.
     CPU seconds per image (from the workers, model loading excluded) are reported too: they do not
     depend on what else the machine is doing.
     """
@@ -269,6 +281,9 @@ def run_sides(sides: list[tuple[str, dict[str, Any]]], paths: list[str], workers
     n_rounds = max(1, min(int(rounds), len(paths)))
     slices = [paths[i::n_rounds] for i in range(n_rounds)]
     pools = [ctx.Pool(workers, initializer=_init_worker, initargs=(kind, opts)) for kind, opts in sides]
+    advance = _stderr_progress(len(paths) * len(sides)) if progress is True else (progress or None)
+    if advance is not None:
+        advance(0, total=len(paths) * len(sides))
     try:
         for pool in pools:
             pool.map(_warm, range(workers * 2), chunksize=1)
@@ -282,13 +297,9 @@ def run_sides(sides: list[tuple[str, dict[str, Any]]], paths: list[str], workers
                     st["faces"] += nfaces
                     if err:
                         st["errors"].append(f"{path}: {err}")
+                    if advance is not None:
+                        advance(1, label=f"{kind}: round {r + 1}/{n_rounds}")
                 st["seconds"] += time.perf_counter() - t0
-                if progress:
-                    from visionlake.cli.common import console
-
-                    done = len(st["vectors"])
-                    console.print(f"[dim]{kind}: round {r + 1}/{n_rounds}, {done}/{len(paths)} images, "
-                                  f"{done / st['seconds']:.2f}/s[/]", highlight=False)
         results = []
         for pool, st in zip(pools, state, strict=True):
             stages: dict[str, float] = {}
@@ -460,137 +471,93 @@ def agreement(ours: RunResult, peer: RunResult, threshold: float = 0.5) -> dict[
     return {"face_in_both": both, "face_only_ours": only_ours, "face_only_peer": only_peer}
 
 
-# ------------------------------------------------------------------------------------ CLI
+# ------------------------------------------------------------------------------------ runs
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``bench lfw`` and ``bench faces`` to the bench group."""
-    # imported here: visionlake.cli imports this module while it is being built (worker processes
-    # import this module on their own and must not pull in the whole CLI)
-    from visionlake.cli.common import console, print_json
+def run_lfw(data: Path | None = None, pairs_file: str = "pairs.txt", pairs_csv: Path | None = None,
+            root: Path | None = None, peer: bool = False, workers: int = 1, pick: str = "auto",
+            backend: str = "onnx", flip: bool | None = None, max_side: int | None = None, jitters: int = 0,
+            limit: int | None = None, progress: Callable[..., None] | bool = True, pack: str = "dlib",
+            upscale: float | None = None) -> dict[str, Any]:
+    """LFW 10-fold verification accuracy, TAR at FAR 1e-3 and images/s; optionally vs face_recognition."""
+    from visionlake.config import shared_data_dir
 
-    @app.command("lfw")
-    def bench_lfw(
-        data: Annotated[Path | None, typer.Option(help="LFW folder (images/ + pairs.txt).")] = None,
-        pairs_file: Annotated[str, typer.Option("--pairs", help="LFW-format pair file inside --data "
-                                                "(pairs.txt = View 2; pairsDevTrain.txt/pairsDevTest.txt = "
-                                                "View 1).")] = "pairs.txt",
-        pairs_csv: Annotated[Path | None, typer.Option(help="CSV of pairs: columns a,b,same.")] = None,
-        root: Annotated[Path | None, typer.Option(help="Folder the CSV paths are relative to.")] = None,
-        peer: Annotated[bool, typer.Option("--peer", help="Also score face_recognition in the same run.")] = False,
-        workers: Annotated[int, typer.Option(help="Worker processes (each side).")] = 1,
-        pick: Annotated[str, typer.Option(help="Face used when several are found: auto (centre for LFW "
-                                          "pair files, largest for CSV), largest, centre.")] = "auto",
-        backend: Annotated[str, typer.Option(help="Embedder backend: onnx (dlib weights) or dlib.")] = "onnx",
-        flip: Annotated[bool | None, typer.Option("--flip/--no-flip", help="Add the embedding of each face's "
-                                                  "mirror (default: the pack's; dlib yes, arcface-s no).")] = None,
-        max_side: Annotated[int | None, typer.Option(help="Longest side the detector sees (dlib 1024, "
-                                                   "arcface-s 640).")] = None,
-        jitters: Annotated[int, typer.Option(help="Also average N perturbed copies of each face (dlib's "
-                                             "num_jitters; N times slower to embed).")] = 0,
-        pack: Annotated[str, typer.Option(help="Face pack: dlib or arcface-s (non-commercial weights).")] = "dlib",
-        upscale: Annotated[float | None, typer.Option(help="arcface-s: allow upscaling small photos up to this "
-                                                      "factor to reach --max-side (default 1: never).")] = None,
-        limit: Annotated[int | None, typer.Option(help="Only the first N pairs (quick checks).")] = None,
-        json_out: JsonOption = False,
-    ) -> None:
-        """LFW 10-fold verification accuracy, TAR at FAR 1e-3 and images/s; optionally vs face_recognition."""
-        from visionlake.config import shared_data_dir
+    if pairs_csv is not None:
+        if root is None:
+            raise BadInput("--pairs-csv needs --root (the folder its paths are relative to)")
+        pairs = read_pairs_csv(pairs_csv, root)
+        rule = "largest" if pick == "auto" else pick
+    else:
+        folder = data or shared_data_dir() / "lfw"
+        if not folder.exists():
+            raise BadInput(f"LFW folder not found: {folder} (pass --data)")
+        pairs = read_lfw_pairs(folder / pairs_file, folder)
+        rule = "centre" if pick == "auto" else pick
+    if rule not in ("largest", "centre"):
+        raise BadInput(f"--pick must be auto, largest or centre, not {pick!r}")
+    if limit:  # balanced: half matched, half mismatched pairs, from every fold
+        same_i = [i for i, v in enumerate(pairs.same) if v]
+        diff_i = [i for i, v in enumerate(pairs.same) if not v]
+        half = max(1, limit // 2)
+        keep = sorted(same_i[:: max(1, len(same_i) // half)][:half]
+                      + diff_i[:: max(1, len(diff_i) // half)][:half])
+        pairs = PairList([pairs.a[i] for i in keep], [pairs.b[i] for i in keep],
+                         [pairs.same[i] for i in keep], [pairs.fold[i] for i in keep])
+    paths = pairs.images()
+    absent = [p for p in paths if not Path(p).exists()]
+    if absent:
+        raise BadInput(f"{len(absent)} image(s) named by the pairs do not exist, e.g. {absent[0]}")
+    opts = _pipeline_opts(rule, backend, flip, max_side, jitters, pack, upscale)
+    sides = [("ours", opts)]
+    if peer:
+        sides.append(("peer", {"pick": rule}))
+    results = run_sides(sides, paths, workers, progress=progress)
+    ours = results[0]
+    out: dict[str, Any] = {"method": _method(pack), "pack": pack, "workers": workers, "pick": rule,
+                           "flip": opts.get("flip", pack == "dlib"), "jitters": jitters if pack == "dlib" else 0,
+                           "settings": {k: v for k, v in opts.items() if k != "pick"}}
+    out.update(lfw_report(pairs, ours, "cosine"))
+    out["stage_seconds"] = ours.stages
+    if peer:
+        theirs = results[1]
+        p = lfw_report(pairs, theirs, "euclidean")
+        p["method"] = "face_recognition 1.3.0 defaults (hog, upsample 1, num_jitters=1, small; euclidean)"
+        out["peer"] = p
+        out["ratio"] = {
+            "accuracy": _ratio(out["accuracy"], p["accuracy"]),
+            "images_per_s": _ratio(out["images_per_s"], p["images_per_s"]),
+            "cpu_per_image": _ratio(p["cpu_ms_per_image"], out["cpu_ms_per_image"]),
+        }
+    return out
 
-        if pairs_csv is not None:
-            if root is None:
-                raise BadInput("--pairs-csv needs --root (the folder its paths are relative to)")
-            pairs = read_pairs_csv(pairs_csv, root)
-            rule = "largest" if pick == "auto" else pick
-        else:
-            folder = data or shared_data_dir() / "lfw"
-            if not folder.exists():
-                raise BadInput(f"LFW folder not found: {folder} (pass --data)")
-            pairs = read_lfw_pairs(folder / pairs_file, folder)
-            rule = "centre" if pick == "auto" else pick
-        if rule not in ("largest", "centre"):
-            raise BadInput(f"--pick must be auto, largest or centre, not {pick!r}")
-        if limit:  # balanced: half matched, half mismatched pairs, from every fold
-            same_i = [i for i, v in enumerate(pairs.same) if v]
-            diff_i = [i for i, v in enumerate(pairs.same) if not v]
-            half = max(1, limit // 2)
-            keep = sorted(same_i[:: max(1, len(same_i) // half)][:half]
-                          + diff_i[:: max(1, len(diff_i) // half)][:half])
-            pairs = PairList([pairs.a[i] for i in keep], [pairs.b[i] for i in keep],
-                             [pairs.same[i] for i in keep], [pairs.fold[i] for i in keep])
-        paths = pairs.images()
-        absent = [p for p in paths if not Path(p).exists()]
-        if absent:
-            raise BadInput(f"{len(absent)} image(s) named by the pairs do not exist, e.g. {absent[0]}")
-        opts = _pipeline_opts(rule, backend, flip, max_side, jitters, pack, upscale)
-        sides = [("ours", opts)]
-        if peer:
-            sides.append(("peer", {"pick": rule}))
-        results = run_sides(sides, paths, workers, progress=not json_out)
+
+def run_faces(data: Path | None = None, peer: bool = False, workers: int = 1, limit: int | None = 500,
+              upscale: int | None = None, backend: str = "onnx", flip: bool | None = None,
+              max_side: int | None = None, jitters: int = 0, progress: Callable[..., None] | bool = True,
+              pack: str = "dlib") -> dict[str, Any]:
+    """End-to-end face throughput (decode, detect, align, embed every face), optionally vs the peer."""
+    from visionlake.config import shared_data_dir
+
+    folder = data or shared_data_dir() / "lfw" / "images"
+    files = list_images(folder, limit)
+    with tempfile.TemporaryDirectory(prefix="vl-faces-bench-") as tmp:
+        originals = files
+        if upscale:
+            files = upscale_copies(files, int(upscale), Path(tmp))
+        opts = _pipeline_opts("largest", backend, flip, max_side, jitters, pack)
+        sides = [("ours", opts)] + ([("peer", {"pick": "largest"})] if peer else [])
+        results = run_sides(sides, files, workers, rounds=min(10, len(files)), progress=progress)
         ours = results[0]
-        out: dict[str, Any] = {"method": _method(pack), "pack": pack, "workers": workers, "pick": rule,
-                               "flip": opts.get("flip", pack == "dlib"), "jitters": jitters if pack == "dlib" else 0,
-                               "settings": {k: v for k, v in opts.items() if k != "pick"}}
-        out.update(lfw_report(pairs, ours, "cosine"))
-        out["stage_seconds"] = ours.stages
+        out: dict[str, Any] = {"data": str(folder), "upscale": upscale, "workers": workers, "pack": pack,
+                               "method": _method(pack), "settings": {k: v for k, v in opts.items() if k != "pick"}}
+        out.update(faces_report(ours))
+        if upscale:  # accuracy unchanged on large photos: same face, same vector as on the original
+            small = run_side("ours", originals, workers, opts)
+            out["upscaled_vs_original"] = consistency(originals, small, files, ours)
         if peer:
             theirs = results[1]
-            p = lfw_report(pairs, theirs, "euclidean")
-            p["method"] = "face_recognition 1.3.0 defaults (hog, upsample 1, num_jitters=1, small; euclidean)"
-            out["peer"] = p
-            out["ratio"] = {
-                "accuracy": _ratio(out["accuracy"], p["accuracy"]),
-                "images_per_s": _ratio(out["images_per_s"], p["images_per_s"]),
-                "cpu_per_image": _ratio(p["cpu_ms_per_image"], out["cpu_ms_per_image"]),
-            }
-        if json_out:
-            print_json(out)
-        else:
-            console.print(out)
-
-    @app.command("faces")
-    def bench_faces(
-        data: Annotated[Path | None, typer.Option(help="Folder of photos (default: the LFW images).")] = None,
-        peer: Annotated[bool, typer.Option("--peer", help="Also run face_recognition in the same run.")] = False,
-        workers: Annotated[int, typer.Option(help="Worker processes (same for both sides).")] = 1,
-        limit: Annotated[int | None, typer.Option(help="At most N images, spread over the folder.")] = 500,
-        upscale: Annotated[int | None, typer.Option(help="Resize each image to NxN first (e.g. 2000) to "
-                                                    "measure large photos; copies go to a temp folder.")] = None,
-        backend: Annotated[str, typer.Option(help="Embedder backend: onnx (dlib weights) or dlib.")] = "onnx",
-        flip: Annotated[bool | None, typer.Option("--flip/--no-flip", help="Add the embedding of each face's "
-                                                  "mirror (default: the pack's; dlib yes, arcface-s no).")] = None,
-        max_side: Annotated[int | None, typer.Option(help="Longest side the detector sees (dlib 1024, "
-                                                   "arcface-s 640).")] = None,
-        jitters: Annotated[int, typer.Option(help="Also average N perturbed copies of each face.")] = 0,
-        pack: Annotated[str, typer.Option(help="Face pack: dlib or arcface-s (non-commercial weights).")] = "dlib",
-        json_out: JsonOption = False,
-    ) -> None:
-        """End-to-end face throughput (decode, detect, align, embed every face), optionally vs the peer."""
-        from visionlake.config import shared_data_dir
-
-        folder = data or shared_data_dir() / "lfw" / "images"
-        files = list_images(folder, limit)
-        with tempfile.TemporaryDirectory(prefix="vl-faces-bench-") as tmp:
-            originals = files
-            if upscale:
-                files = upscale_copies(files, int(upscale), Path(tmp))
-            opts = _pipeline_opts("largest", backend, flip, max_side, jitters, pack)
-            sides = [("ours", opts)] + ([("peer", {"pick": "largest"})] if peer else [])
-            results = run_sides(sides, files, workers, rounds=min(10, len(files)), progress=not json_out)
-            ours = results[0]
-            out: dict[str, Any] = {"data": str(folder), "upscale": upscale, "workers": workers, "pack": pack,
-                                   "method": _method(pack), "settings": {k: v for k, v in opts.items() if k != "pick"}}
-            out.update(faces_report(ours))
-            if upscale:  # accuracy unchanged on large photos: same face, same vector as on the original
-                small = run_side("ours", originals, workers, opts)
-                out["upscaled_vs_original"] = consistency(originals, small, files, ours)
-            if peer:
-                theirs = results[1]
-                out["peer"] = faces_report(theirs)
-                out["ratio"] = _ratio(ours.images_per_s, theirs.images_per_s)
-                out["cpu_ratio"] = _ratio(theirs.cpu_ms_per_image, ours.cpu_ms_per_image)
-                out["agreement"] = agreement(ours, theirs)
-        if json_out:
-            print_json(out)
-        else:
-            console.print(out)
+            out["peer"] = faces_report(theirs)
+            out["ratio"] = _ratio(ours.images_per_s, theirs.images_per_s)
+            out["cpu_ratio"] = _ratio(theirs.cpu_ms_per_image, ours.cpu_ms_per_image)
+            out["agreement"] = agreement(ours, theirs)
+    return out

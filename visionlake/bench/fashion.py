@@ -13,13 +13,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-import typer
 from PIL import Image as PILImage
 
 from visionlake.config import shared_data_dir
+from visionlake.errors import BadInput, ModelUnavailable
 
 
 def read_styles(path: Path) -> dict[int, dict[str, str]]:
@@ -95,6 +95,8 @@ def throughput_benchmark(data: Path, n_images: int = 32, batch_size: int = 16, t
         import open_clip
         import torch
     except ImportError as exc:
+        if (exc.name or "").split(".")[0] == "visionlake":  # our own code is never optional
+            raise
         return {"throughput_skipped": f"torch/open_clip not importable ({exc}); run the bench from an "
                                       "environment with the clip extra to time the plain loop"}
     from visionlake.fashion.onnx_tagger import OnnxFashionModel
@@ -191,51 +193,34 @@ def search_benchmark(n: int = 100_000, dim: int = 768, queries: int = 50, top: i
             "search_unfiltered_p50_ms": round(statistics.median(plain_ms), 3)}
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``bench fashion`` to the ``visionlake bench`` group."""
+def run_fashion(data: Path | None = None, id_range: tuple[int, int] | None = None, limit: int | None = None,
+                tag_images: int = 32, batch_size: int = 16, train_images: int = 600,
+                search_vectors: int = 100_000, model_dir: str | None = None,
+                skip: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Every part of ``bench fashion`` not in ``skip`` (colour, throughput, train, search), one report."""
+    folder = data or shared_data_dir() / "fashion_products"
+    if not (folder / "styles.csv").exists() or not (folder / "images").is_dir():
+        raise BadInput(f"{folder} does not hold images/ and styles.csv (see --data)")
+    report: dict[str, Any] = {"data": str(folder)}
+    if "colour" not in skip:
+        report.update(colour_benchmark(folder, tuple(id_range) if id_range else None, limit))
+    if "throughput" not in skip:
+        tp = throughput_benchmark(folder, tag_images, batch_size)
+        if "throughput_skipped" in tp:
+            print(tp["throughput_skipped"], file=sys.stderr)
+        report.update(tp)
+    if "train" not in skip:
+        from visionlake.fashion.onnx_tagger import OnnxFashionModel
+        from visionlake.fashion.tiny_model import build_tiny_model
 
-    @app.command("fashion")
-    def bench_fashion(
-        data: Annotated[Path | None, typer.Option(help="fashion_products folder (images/ + styles.csv).")] = None,
-        id_range: Annotated[tuple[int, int] | None, typer.Option("--id-range", help="Only ids LO..HI.")] = None,
-        limit: Annotated[int | None, typer.Option(help="At most this many photos for colour.")] = None,
-        tag_images: Annotated[int, typer.Option(help="Photos timed for throughput.")] = 32,
-        batch_size: Annotated[int, typer.Option(help="ONNX batch size.")] = 16,
-        train_images: Annotated[int, typer.Option(help="Photos used for the heads' cross-validation.")] = 600,
-        search_vectors: Annotated[int, typer.Option(help="Synthetic vectors for search latency.")] = 100_000,
-        model_dir: Annotated[str | None, typer.Option("--model-dir", envvar="VISIONLAKE_FASHION_MODEL",
-                                                      help="Real model folder for the train part.")] = None,
-        skip: Annotated[list[str] | None,
-                        typer.Option(help="Parts to skip: colour, throughput, train, search.")] = None,
-        json_out: Annotated[bool, typer.Option("--json", help="Print JSON (always JSON).")] = True,
-    ) -> None:
-        from visionlake.cli.common import print_json
-        from visionlake.errors import BadInput, ModelUnavailable
-
-        folder = data or shared_data_dir() / "fashion_products"
-        if not (folder / "styles.csv").exists() or not (folder / "images").is_dir():
-            raise BadInput(f"{folder} does not hold images/ and styles.csv (see --data)")
-        skip_set = set(skip or [])
-        report: dict[str, Any] = {"data": str(folder)}
-        if "colour" not in skip_set:
-            report.update(colour_benchmark(folder, tuple(id_range) if id_range else None, limit))
-        if "throughput" not in skip_set:
-            tp = throughput_benchmark(folder, tag_images, batch_size)
-            if "throughput_skipped" in tp:
-                print(tp["throughput_skipped"], file=sys.stderr)
-            report.update(tp)
-        if "train" not in skip_set:
-            from visionlake.fashion.onnx_tagger import OnnxFashionModel
-            from visionlake.fashion.tiny_model import build_tiny_model
-
-            with tempfile.TemporaryDirectory() as tmp:
-                report["train_tiny_model"] = train_benchmark(folder, OnnxFashionModel(build_tiny_model(tmp)),
-                                                             train_images)
-            try:
-                real = OnnxFashionModel(model_dir)
-                report["train_real_model"] = train_benchmark(folder, real, train_images)
-            except ModelUnavailable as exc:
-                report["train_real_model"] = {"skipped": exc.message}
-        if "search" not in skip_set:
-            report.update(search_benchmark(search_vectors))
-        print_json(report)
+        with tempfile.TemporaryDirectory() as tmp:
+            report["train_tiny_model"] = train_benchmark(folder, OnnxFashionModel(build_tiny_model(tmp)),
+                                                         train_images)
+        try:
+            real = OnnxFashionModel(model_dir)
+            report["train_real_model"] = train_benchmark(folder, real, train_images)
+        except ModelUnavailable as exc:
+            report["train_real_model"] = {"skipped": exc.message}
+    if "search" not in skip:
+        report.update(search_benchmark(search_vectors))
+    return report

@@ -25,13 +25,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import psutil
-import typer
 
-from visionlake.cli.common import JsonOption, console, print_json
+from visionlake.errors import BadInput
 
 CHUNK = 200_000
 GT_BLOCK = 50_000
@@ -170,11 +169,6 @@ class RunningTopK:
             self.scores = np.take_along_axis(all_s, order, axis=1)
             self.ids = np.take_along_axis(all_i, order, axis=1)
 
-    def snapshot(self) -> RunningTopK:
-        out = RunningTopK(self.probes, self.k)
-        out.scores, out.ids = self.scores.copy(), self.ids.copy()
-        return out
-
 
 def recall(found: list[list[int]], truth: np.ndarray) -> dict[str, float]:
     """recall@1: the exact nearest is the first hit; recall@10: share of the exact top-10 found in 10."""
@@ -219,7 +213,7 @@ def run_engine(engine: str, n: int, gen: FaceLikeGenerator, probes: np.ndarray, 
 
         ix = MilvusIndex(f"milvus-lite:{workdir / 'milvus.db'}", dim=gen.dim, collection="bench")
     else:
-        raise typer.BadParameter(f"unknown index {engine!r}; choose faiss or milvus-lite")
+        raise BadInput(f"unknown index {engine!r}; choose faiss or milvus-lite")
     added = 0
     stopped_early = False
     for ids, vecs in gen.chunks(n):
@@ -330,38 +324,3 @@ def bench_scale(vectors: int, dim: int, engines: list[str], probes_n: int = 1000
             for r in others
         }
     return report
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``bench scale`` to the bench group."""
-
-    @app.command("scale")
-    def scale(
-        vectors: Annotated[int, typer.Option(help="Gallery size (10,000,000 fits in 8 GB as ivfpq).")] = 1_000_000,
-        dim: Annotated[int, typer.Option(help="Template dimension (dlib: 128).")] = 128,
-        index: Annotated[str, typer.Option(help="faiss, milvus-lite, or both comma-separated.")] = "faiss",
-        probes: Annotated[int, typer.Option(help="Held-out queries scored against exact search.")] = 1000,
-        kind: Annotated[str, typer.Option(help="FAISS kind: auto, flat, ivf, ivfsq8, ivfpq.")] = "auto",
-        nprobe: Annotated[int | None, typer.Option(help="IVF lists probed (default: the index's).")] = None,
-        milvus_vectors: Annotated[int | None, typer.Option(
-            help="Cap for the Milvus Lite run (default: --vectors).")] = None,
-        milvus_budget_s: Annotated[float, typer.Option(
-            help="Stop inserting into Milvus Lite after this many build seconds and report the size reached.")
-        ] = 900.0,
-        json_out: JsonOption = False,
-    ) -> None:
-        """Build a face-like gallery of VECTORS and report build time, bytes, latency, recall, peak RSS."""
-        from visionlake.errors import BadInput
-
-        if vectors < 1 or dim < 2 or probes < 1:
-            raise BadInput("--vectors, --dim and --probes must be positive")
-        engines = [e.strip() for e in index.split(",") if e.strip()]
-        bad = [e for e in engines if e not in ("faiss", "milvus-lite")]
-        if bad:
-            raise BadInput(f"unknown index {bad[0]!r}; choose faiss or milvus-lite")
-        out = bench_scale(vectors, dim, engines, probes_n=probes, kind=kind, nprobe=nprobe,
-                          milvus_vectors=milvus_vectors, milvus_budget_s=milvus_budget_s)
-        if json_out:
-            print_json(out)
-        else:
-            console.print(out)

@@ -7,14 +7,16 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 
+from visionlake.areas import AREAS, missing_extra
 from visionlake.catalog.models import Base
+from visionlake.errors import BadInput
 
-#: Modules that define tables on :class:`Base`; imported before ``create_all``. Areas append theirs here.
+#: Modules that define tables on :class:`Base`, imported before ``create_all``: the catalog's own, each
+#: area's (from :data:`visionlake.areas.AREAS`) and the service's (keys, jobs, audit).
 MODEL_MODULES: list[str] = [
     "visionlake.catalog.models",
     "visionlake.catalog.analysis",
-    "visionlake.faces.models",
-    "visionlake.fashion.models",
+    *(a.tables for a in AREAS if a.tables),
     "visionlake.service.models",
     "visionlake.keyring",
 ]
@@ -40,7 +42,14 @@ def create_catalog_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ImportError as exc:  # the database driver is an optional extra (postgres)
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        raise BadInput(f"this catalog URL needs the '{extra}' extra ({exc.name} is not installed): "
+                       f"pip install 'visionlake[{extra}]'") from None
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -51,11 +60,7 @@ def ensure_schema(engine: Engine) -> None:
     """
     modules = []
     for name in MODEL_MODULES:
-        try:
-            modules.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+        modules.append(importlib.import_module(name))  # part of the package: a failure is a bug, raised
     Base.metadata.create_all(engine)
     for mod in modules:
         hook = getattr(mod, "after_schema", None)

@@ -1,9 +1,11 @@
 """The ``visionlake`` command line.
 
-One Typer app; each area (faces, fashion, trends, bench, service) lives in its own module under
-``visionlake/cli`` and exposes ``app`` (a ``typer.Typer``). Sub-apps are attached on first use of
-:data:`app` (not at import time), so that area modules can import ``visionlake.cli.common`` without
-a circular import, and a missing optional dependency in one area never breaks the others.
+One Typer app; each command group lives in its own module under ``visionlake/cli`` and exposes
+``app`` (a ``typer.Typer``): the lake's own groups below, and one per area of
+:data:`visionlake.areas.AREAS`. Sub-apps are attached on first use of :data:`app` (not at import
+time), so that group modules can import ``visionlake.cli.common`` without a circular import. Every
+group is part of the package: one that fails to import fails the command line loudly; optional
+extras are imported only by the commands that need them.
 """
 
 from __future__ import annotations
@@ -16,16 +18,14 @@ from typing import Annotated, Any
 
 import typer
 
-#: (module under visionlake.cli, command group name, help)
-SUBAPPS: list[tuple[str, str, str]] = [
-    ("collections", "collections", "Create, list and delete collections in a lake."),
-    ("images", "images", "List images of a collection, filtered by metadata."),
-    ("faces", "faces", "Detect, verify, enroll, identify, cluster and forget faces."),
-    ("fashion", "fashion", "Tag garments, name colours, train heads on your labels, search looks."),
-    ("trends", "trends", "Attribute curves, rising/falling signals, forecasts and reports."),
-    ("keys", "keys", "API keys for the service."),
-    ("models", "models", "Model files: list, fetch (verified by SHA-256), verify, path."),
-    ("bench", "bench", "Benchmarks that print JSON."),
+#: The lake's own command groups: (module, group name, help). Areas come from
+#: :data:`visionlake.areas.AREAS` and are listed between ``images`` and ``keys``.
+GROUPS: list[tuple[str, str, str]] = [
+    ("visionlake.cli.collections", "collections", "Create, list and delete collections in a lake."),
+    ("visionlake.cli.images", "images", "List images of a collection, filtered by metadata."),
+    ("visionlake.cli.keys", "keys", "API keys for the service."),
+    ("visionlake.cli.models", "models", "Model files: list, fetch (verified by SHA-256), verify, path."),
+    ("visionlake.cli.bench", "bench", "Benchmarks that print JSON."),
 ]
 
 _APP: typer.Typer | None = None
@@ -47,6 +47,8 @@ def build_app() -> typer.Typer:
     global _APP
     if _APP is not None:
         return _APP
+    from visionlake.areas import AREAS
+    from visionlake.cli import serve
     from visionlake.cli.core import register as register_core
 
     app = typer.Typer(
@@ -59,20 +61,11 @@ def build_app() -> typer.Typer:
     app.callback()(_root)
     register_core(app)
     importlib.import_module("visionlake.cli.analyse").register(app)
-    for module, name, help_ in SUBAPPS:
-        try:
-            mod = importlib.import_module(f"visionlake.cli.{module}")
-        except ModuleNotFoundError as exc:  # an optional extra missing
-            if exc.name and exc.name.startswith("visionlake.cli"):
-                continue
-            raise
+    groups = [*GROUPS[:2], *((a.cli, a.name, a.summary) for a in AREAS), *GROUPS[2:]]
+    for module, name, help_ in groups:
+        mod = importlib.import_module(module)
         app.add_typer(mod.app, name=name, help=help_)
-    try:
-        serve = importlib.import_module("visionlake.cli.serve")
-        serve.register(app)
-    except ModuleNotFoundError as exc:
-        if not (exc.name and exc.name.startswith("visionlake.cli")):
-            raise
+    serve.register(app)
     _APP = app
     return app
 

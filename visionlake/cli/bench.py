@@ -1,21 +1,26 @@
-"""``visionlake bench ...``: each area contributes commands from ``visionlake/bench/<name>.py``."""
+"""``visionlake bench ...``: commands that run the library in :mod:`visionlake.bench` and print JSON.
+
+Each ``cli/bench_<name>.py`` holds the options and output of ``visionlake/bench/<name>.py``; the
+bench modules themselves never import Typer or the CLI, so tests and scripts call them directly.
+"""
 
 from __future__ import annotations
 
-import importlib
-
 import typer
+
+from visionlake.cli import (
+    bench_api,
+    bench_faces_gallery,
+    bench_faces_lfw,
+    bench_faces_thresholds,
+    bench_fashion,
+    bench_forecast,
+    bench_ingest,
+    bench_scale,
+)
 
 app = typer.Typer(no_args_is_help=True)
 
-#: Modules under visionlake.bench exposing ``register(app)``.
-BENCH_MODULES = ["ingest", "faces_lfw", "faces_gallery", "fashion", "forecast", "scale", "api"]
-
-for _name in BENCH_MODULES:
-    try:
-        _mod = importlib.import_module(f"visionlake.bench.{_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"visionlake.bench.{_name}":
-            continue
-        raise
-    _mod.register(app)
+for _module in (bench_ingest, bench_faces_lfw, bench_faces_gallery, bench_faces_thresholds, bench_fashion,
+                bench_forecast, bench_scale, bench_api):
+    _module.register(app)

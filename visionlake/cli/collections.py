@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+from visionlake.cli.common import JsonOption, LakeOption, cli_table, console, print_json, stop_heartbeat
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -34,7 +33,7 @@ def list_(lake: LakeOption = None, json_out: JsonOption = False) -> None:
     if json_out:
         print_json([{k: c[k] for k in ("name", "purpose", "images")} for c in data])
         return
-    t = Table("collection", "purpose", "images")
+    t = cli_table("collection", "purpose", "images", keys=("collection",), numeric=("images",))
     for c in data:
         t.add_row(c["name"], c["purpose"], str(c["images"]))
     console.print(t)
@@ -52,6 +51,7 @@ def delete(
     lk = Lake(lake)
     lk.collection(name)
     if not yes:
+        stop_heartbeat()
         typer.confirm(f"delete collection {name!r} and everything derived from it?", abort=True)
     lk.delete_collection(name)
     console.print(f"deleted collection [bold]{name}[/]")

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from visionlake.cli.common import JsonOption, LakeOption, console, err_console, print_json
-from visionlake.ingest.validate import REASONS
+from visionlake.cli.common import (
+    JsonOption,
+    LakeOption,
+    cli_table,
+    collection_option,
+    console,
+    print_json,
+    progress_status,
+)
+from visionlake.imageio import REASONS
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +45,8 @@ def register(app: typer.Typer) -> None:
             print_json(data)
             return
         console.print(f"lake [bold]{data['lake']}[/]  catalog {data['catalog']}  {_mb(data['bytes_on_disk'])}")
-        t = Table("collection", "purpose", "images", "paths", "on disk", "indexes")
+        t = cli_table("collection", "purpose", "images", "paths", "on disk", "indexes", keys=("collection",),
+                      numeric=("images", "on disk"))
         for c in data["collections"]:
             idx = ", ".join(f"{i['space']}: {i.get('kind')} ({i.get('count')})" for i in c["indexes"]) or "-"
             paths = ", ".join(f"{k} {v}" for k, v in sorted(c["paths"].items())) or "-"
@@ -54,7 +62,7 @@ def register(app: typer.Typer) -> None:
         source: Annotated[
             str, typer.Argument(help="Folder, CSV/Parquet manifest (path/uri column), or - for stdin.")
         ],
-        collection: Annotated[str, typer.Option("--collection", "-c", help="Target collection.")],
+        collection: Annotated[str, collection_option("Target collection (created with --purpose if missing).")],
         meta: Annotated[Path | None, typer.Option(help="Metadata table joined by id or file name.")] = None,
         meta_key: Annotated[str | None, typer.Option(help="Column of --meta that names files.")] = None,
         workers: Annotated[
@@ -80,22 +88,18 @@ def register(app: typer.Typer) -> None:
             if purpose is None:
                 raise
             lk.create_collection(collection, purpose)
-        show = sys.stderr.isatty() and not json_out
-        progress = Progress(
-            TextColumn("[bold]ingest[/]"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:.0f} img/s"), TimeElapsedColumn(), TextColumn("eta"),
-            TimeRemainingColumn(), console=err_console, disable=not show, transient=False,
-        )
-        with progress:
-            task = progress.add_task("ingest", total=None, rate=0.0)
+        # progress on stderr, so also with --json: a bar on a terminal, a line every 10 s in a pipe or log
+        with progress_status("ingest") as step:
+            t0 = time.monotonic()
+            seen = [0]
 
             def on_total(n: int | None) -> None:
-                progress.update(task, total=n)
+                step(0, total=n)
 
             def advance(n: int) -> None:
-                progress.advance(task, n)
-                t = progress.tasks[0]
-                progress.update(task, rate=(t.completed / t.elapsed) if t.elapsed else 0.0)
+                seen[0] += n
+                rate = seen[0] / max(1e-9, time.monotonic() - t0)
+                step(n, label=f"ingest {rate:.0f} img/s")
 
             report = run_ingest(lk, source, collection, meta=meta, meta_key=meta_key, workers=workers,
                                 include=include or (), exclude=exclude or (), progress=advance,
@@ -113,7 +117,7 @@ def _print_report(r: dict) -> None:
         t.add_row(key.replace("_", " "), str(r[key]))
     console.print(t)
     if r["rejected_by_reason"]:
-        rt = Table("reason", "files", "meaning", title="rejected")
+        rt = cli_table("reason", "files", "meaning", keys=("reason",), numeric=("files",), title="rejected")
         for reason, n in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
             rt.add_row(reason, str(n), REASONS.get(reason, ""))
         console.print(rt)

@@ -3,7 +3,8 @@
 Every command calls the Python API of the same name (:mod:`visionlake.faces.gallery`,
 :mod:`visionlake.faces.cluster`). Exit codes: 0 ok, 2 bad input (no face, unreadable photo, too many
 faces), 3 not found (unknown person, collection or group), 1 anything else. Enroll, identify,
-people and forget use the collection ``people`` unless ``--collection`` names another.
+people, cluster, groups and forget use the collection ``people`` unless ``-c/--collection`` names
+another.
 """
 
 from __future__ import annotations
@@ -13,14 +14,20 @@ from typing import Annotated, Any
 
 import typer
 
-from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+from visionlake.cli.common import (
+    DEFAULT_FACES_COLLECTION,
+    FacesCollectionOption,
+    JsonOption,
+    LakeOption,
+    OptionalCollectionOption,
+    console,
+    print_json,
+)
 from visionlake.errors import BadInput, NotFound
 
 app = typer.Typer(no_args_is_help=True, help="Detect, verify, enroll, identify, cluster and forget faces.")
 
-CollectionOption = Annotated[
-    str, typer.Option("--collection", "-c", help="Collection (default 'people', created on first enroll).")
-]
+CollectionOption = FacesCollectionOption
 FarOption = Annotated[
     float, typer.Option("--far", help="Operating point: false accept rate (1e-3 or 1e-4 calibrated).")
 ]
@@ -161,7 +168,7 @@ def verify_cmd(
 def enroll_cmd(
     images: Annotated[list[Path], typer.Argument(help="Photos of the person (one face each).")],
     person: Annotated[str, typer.Option("--person", "-p", help="The person's name.")],
-    collection: CollectionOption = "people",
+    collection: CollectionOption = DEFAULT_FACES_COLLECTION,
     consent: Annotated[str | None, typer.Option("--consent", help="Consent record (text) to keep.")] = None,
     largest: Annotated[bool, typer.Option("--largest", help="Use the largest face when a photo has several.")]
     = False,
@@ -180,13 +187,15 @@ def enroll_cmd(
     if as_json:
         print_json(out)
         return
-    console.print(f"enrolled [bold]{out['person']}[/] in {out['collection']!r}: {out['photos']} photo(s), "
-                  f"{out['faces_added']} new face(s)")
+    linked = out.get("faces_linked", 0)
+    console.print(f"enrolled [bold]{out['person']}[/] in {out['collection']!r}: {len(out['face_ids'])} face(s) "
+                  f"from {out['photos']} photo(s)"
+                  + (f" ({linked} already in the lake, {out['faces_added']} new)" if linked else ""))
 
 
 @app.command("people")
-def people_cmd(collection: CollectionOption = "people", lake: LakeOption = None, as_json: JsonOption = False
-               ) -> None:
+def people_cmd(collection: CollectionOption = DEFAULT_FACES_COLLECTION, lake: LakeOption = None,
+               as_json: JsonOption = False) -> None:
     """Enrolled people with their number of faces and photos."""
     from visionlake.faces.gallery import people
 
@@ -204,7 +213,7 @@ def people_cmd(collection: CollectionOption = "people", lake: LakeOption = None,
 @app.command("identify")
 def identify_cmd(
     image: Annotated[Path, typer.Argument(help="Photo with one or more faces.")],
-    collection: CollectionOption = "people",
+    collection: CollectionOption = DEFAULT_FACES_COLLECTION,
     top: Annotated[int, typer.Option("--top", "-k", help="Candidates per face.")] = 5,
     far: FarOption = 1e-3,
     threshold: ThresholdOption = None,
@@ -238,7 +247,7 @@ def identify_cmd(
 
 @app.command("cluster")
 def cluster_cmd(
-    collection: Annotated[str, typer.Option("--collection", "-c", help="Faces collection to group.")],
+    collection: CollectionOption = DEFAULT_FACES_COLLECTION,
     threshold: ThresholdOption = None,
     method: Annotated[str, typer.Option("--method", help="auto, average or cw.")] = "auto",
     min_size: Annotated[int, typer.Option("--min-size", help="Smallest group to create.")] = 2,
@@ -259,7 +268,7 @@ def cluster_cmd(
 
 @app.command("groups")
 def groups_cmd(
-    collection: Annotated[str, typer.Option("--collection", "-c", help="Faces collection.")],
+    collection: CollectionOption = DEFAULT_FACES_COLLECTION,
     lake: LakeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -280,7 +289,7 @@ def groups_cmd(
 def rename_group_cmd(
     group: Annotated[int, typer.Argument(help="Group id.")],
     label: Annotated[str, typer.Argument(help="New label.")],
-    collection: Annotated[str, typer.Option("--collection", "-c", help="Faces collection.")] = "people",
+    collection: CollectionOption = DEFAULT_FACES_COLLECTION,
     lake: LakeOption = None,
 ) -> None:
     """Label a group (it stays unknown; use name-group to make it an enrolled person)."""
@@ -293,7 +302,7 @@ def rename_group_cmd(
 @app.command("merge-groups")
 def merge_groups_cmd(
     groups: Annotated[list[int], typer.Argument(help="Group ids; all merge into the first.")],
-    collection: Annotated[str, typer.Option("--collection", "-c", help="Faces collection.")] = "people",
+    collection: CollectionOption = DEFAULT_FACES_COLLECTION,
     lake: LakeOption = None,
 ) -> None:
     """Merge groups that are the same person."""
@@ -308,7 +317,7 @@ def split_group_cmd(
     group: Annotated[int, typer.Argument(help="Group id.")],
     faces: Annotated[list[int] | None, typer.Option("--face", help="Face ids to move to a new group.")] = None,
     threshold: ThresholdOption = None,
-    collection: Annotated[str, typer.Option("--collection", "-c", help="Faces collection.")] = "people",
+    collection: CollectionOption = DEFAULT_FACES_COLLECTION,
     lake: LakeOption = None,
 ) -> None:
     """Split a group: the given --face ids move to a new group, or it is re-clustered more strictly."""
@@ -323,7 +332,7 @@ def name_group_cmd(
     group: Annotated[int, typer.Argument(help="Group id.")],
     person: Annotated[str, typer.Option("--person", "-p", help="Name of the person.")],
     consent: Annotated[str | None, typer.Option("--consent", help="Consent record (text).")] = None,
-    collection: Annotated[str, typer.Option("--collection", "-c", help="Faces collection.")] = "people",
+    collection: CollectionOption = DEFAULT_FACES_COLLECTION,
     lake: LakeOption = None,
 ) -> None:
     """Make a group an enrolled person, so that identify recognises them."""
@@ -336,7 +345,7 @@ def name_group_cmd(
 @app.command("forget")
 def forget_cmd(
     person: Annotated[str, typer.Option("--person", "-p", help="Name of the person to erase.")],
-    collection: CollectionOption = "people",
+    collection: CollectionOption = DEFAULT_FACES_COLLECTION,
     lake: LakeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -362,7 +371,7 @@ def forget_cmd(
 @app.command("audit")
 def audit_cmd(
     action: Annotated[str | None, typer.Option("--action", help="identify, verify, enroll or forget.")] = None,
-    collection: Annotated[str | None, typer.Option("--collection", "-c", help="Only this collection.")] = None,
+    collection: OptionalCollectionOption = None,
     limit: Annotated[int, typer.Option("--limit", help="How many entries.")] = 50,
     lake: LakeOption = None,
     as_json: JsonOption = False,
@@ -406,12 +415,14 @@ def use_pack_cmd(
     pack: Annotated[str, typer.Argument(help="Face pack: dlib or arcface-s.")],
     accept_licence: Annotated[str | None, typer.Option(
         "--accept-licence", help="Required for non-commercial packs: the word 'non-commercial'.")] = None,
-    collection: Annotated[str | None, typer.Option(
-        "--collection", "-c", help="Also make this (empty or new) faces collection use the pack.")] = None,
+    target: Annotated[str | None, typer.Option(
+        "--collection", "-c", help="Also make this (empty or new) faces collection use the pack "
+        "(default: none, only the licence is recorded).")] = None,
     lake: LakeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Accept a pack's licence in this lake (recorded with who and when), optionally for a collection."""
+    collection = target
     from visionlake.faces.collection_pack import accept_licence as accept
     from visionlake.faces.collection_pack import set_collection_pack
 
@@ -437,8 +448,8 @@ def use_pack_cmd(
 
 @app.command("switch-pack")
 def switch_pack_cmd(
-    collection: Annotated[str, typer.Option("--collection", "-c", help="Faces collection to re-embed.")],
     pack: Annotated[str, typer.Option("--pack", help="The pack to switch to (dlib, arcface-s).")],
+    collection: CollectionOption = "people",
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
     lake: LakeOption = None,
     as_json: JsonOption = False,

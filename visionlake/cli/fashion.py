@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+from visionlake.cli.common import JsonOption, LakeOption, collection_option, console, print_json
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -75,7 +75,7 @@ def tag_cmd(
 
 @app.command("train")
 def train_cmd(
-    collection: Annotated[str, typer.Option("--collection", help="Collection with fashion embeddings.")],
+    collection: Annotated[str, collection_option("Collection with fashion embeddings.")],
     label_column: Annotated[str, typer.Option("--label-column", help="Metadata column with your labels.")],
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     lake: LakeOption = None,
@@ -95,7 +95,7 @@ def train_cmd(
 
 @app.command("search")
 def search_cmd(
-    collection: Annotated[str, typer.Option("--collection", help="Collection to search.")],
+    collection: Annotated[str, collection_option("Collection to search.")],
     image: Annotated[str | None, typer.Option("--image", help="Query photo (path) or an image id.")] = None,
     text: Annotated[str | None, typer.Option("--text", help='Query words, e.g. "red satin midi dress".')] = None,
     where: Annotated[list[str] | None, typer.Option("--where", help="Metadata filter key=value (repeat).")] = None,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+from visionlake.cli.common import CollectionOption, JsonOption, LakeOption, cli_table, console, print_json
 from visionlake.errors import BadInput
 
 app = typer.Typer(no_args_is_help=True)
@@ -26,23 +25,31 @@ def parse_where(items: list[str] | None) -> dict[str, list[str] | str]:
 
 @app.command("list")
 def list_images(
-    collection: Annotated[str, typer.Option("--collection", "-c")],
+    collection: CollectionOption,
     where: Annotated[list[str] | None, typer.Option(help="field=value metadata filter (repeatable).")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many rows first (paging).")] = 0,
     lake: LakeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Images with their metadata; e.g. ``--where season=Summer --where year=2012``."""
     from visionlake.lake import Lake
 
-    rows = Lake(lake, create=False).images(collection, parse_where(where), limit=limit)
+    lk = Lake(lake, create=False)
+    filt = parse_where(where)
+    rows = lk.images(collection, filt, limit=limit, offset=offset)
+    total = lk.count_images(collection, filt)
     data = [{"id": r.id, "path": r.path, "sha256": r.sha256, "width": r.width, "height": r.height,
              "thumbnail": r.thumbnail, "meta": r.meta} for r in rows]
     if json_out:
-        print_json(data)
+        print_json({"collection": collection, "total": total, "offset": offset, "limit": limit, "images": data})
         return
-    t = Table("id", "path", "size", "metadata")
+    t = cli_table("id", "path", "size", "metadata", keys=("path",), numeric=("id", "size"),
+                  title=f"{len(data)} of {total} image(s) in {collection!r}"
+                  + (f" from #{offset + 1}" if offset else ""))
     for d in data:
-        meta = ", ".join(f"{k}={v}" for k, v in list(d["meta"].items())[:6])
+        meta = ", ".join(f"{k}={v}" for k, v in list((d["meta"] or {}).items())[:6])
         t.add_row(str(d["id"]), d["path"], f"{d['width']}x{d['height']}", meta)
     console.print(t)
+    if offset + len(data) < total:
+        console.print(f"[dim]{total - offset - len(data)} more: --offset {offset + len(data)} or --limit {total}[/]")

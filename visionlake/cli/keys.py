@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+from visionlake.cli.common import JsonOption, LakeOption, cli_table, collection_option, console, print_json
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -16,8 +15,8 @@ app = typer.Typer(no_args_is_help=True)
 @app.command()
 def create(
     role: Annotated[str, typer.Option(help="viewer, editor or admin.")],
-    collection: Annotated[list[str] | None, typer.Option(
-        "--collection", help="Limit the key to this collection (repeatable; default: every collection).")] = None,
+    collection: Annotated[list[str] | None, collection_option(
+        "Limit the key to this collection (repeatable; default: every collection).")] = None,
     name: Annotated[str | None, typer.Option(help="A name to recognise the key by.")] = None,
     rate: Annotated[float | None, typer.Option(help="Requests per second for this key (default: server's).")] = None,
     lake: LakeOption = None,
@@ -47,7 +46,8 @@ def list_(lake: LakeOption = None, json_out: JsonOption = False) -> None:
     if json_out:
         print_json(rows)
         return
-    t = Table("id", "name", "prefix", "role", "collections", "created", "last used", "status")
+    t = cli_table("id", "name", "prefix", "role", "collections", "created", "last used", "status", keys=("name",),
+                  numeric=("id",))
     for r in rows:
         status = "revoked" if r["revoked"] else "active"
         t.add_row(str(r["id"]), r["name"], r["prefix"], r["role"], ", ".join(r["collections"]) or "all",

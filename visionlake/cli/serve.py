@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from visionlake.cli.common import LakeOption, console
+from visionlake.cli.common import LakeOption, console, stop_heartbeat
 
 
 def register(app: typer.Typer) -> None:
@@ -22,16 +22,17 @@ def register(app: typer.Typer) -> None:
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     ) -> None:
         """Serve the REST API (OpenAPI at /docs) and the web UI. Create a key first: visionlake keys create."""
-        import uvicorn
-
+        stop_heartbeat()
         from visionlake.lake import Lake
         from visionlake.service.app import create_app
         from visionlake.service.auth import list_keys
+        from visionlake.service.server import check_port, run
 
+        check_port(host, port)  # before opening the lake: one clear line, exit 1, not a server log
         lk = Lake(lake)
         if not any(not k["revoked"] for k in list_keys(lk)):
             console.print("[yellow]no API key exists yet[/]: create one with "
                           "'visionlake keys create --role admin' to sign in")
         api = create_app(lake=lk, ingest_roots=ingest_root)
         console.print(f"visionlake serving [bold]{lk.root}[/] on http://{host}:{port} (API reference: /docs)")
-        uvicorn.run(api, host=host, port=port, log_level=log_level)
+        run(api, host=host, port=port, log_level=log_level)

@@ -14,12 +14,13 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from visionlake.cli.common import JsonOption, LakeOption, console, print_json
+from visionlake.cli.common import JsonOption, LakeOption, cli_table, collection_option, console, print_json
 from visionlake.errors import BadInput
+from visionlake.trends.forecast import MODEL_NAMES
 
 app = typer.Typer(no_args_is_help=True)
 
-CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Lake collection with fashion tags.")]
+CollectionOpt = Annotated[str | None, collection_option("Lake collection with fashion tags.")]
 TableOpt = Annotated[Path | None, typer.Option("--table", help="CSV/Parquet of observations instead of a lake.")]
 TimeOpt = Annotated[str, typer.Option("--time", help="Time column of the table (dates or years).")]
 AttrOpt = Annotated[str | None, typer.Option("--attribute", "--attributes", "-a",
@@ -30,6 +31,13 @@ SupportOpt = Annotated[int, typer.Option("--min-support", min=1, help="Looks bel
 WeightOpt = Annotated[bool, typer.Option("--weighted", help="Weight tags by their confidence.")]
 IdOpt = Annotated[str | None, typer.Option("--id-column", help="Column identifying a look (default: row).")]
 ThumbOpt = Annotated[Path | None, typer.Option("--images", help="Folder with <id>.jpg images of the table's looks.")]
+
+
+def default_report_path(source: str) -> Path:
+    """``reports/trends-<source>.html`` under the current folder: out of the repository root's way
+    (``reports/`` is in .gitignore) and the same name on every run, so a rerun replaces the report."""
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in Path(source).stem).strip("-") or "report"
+    return Path("reports") / f"trends-{stem}.html"
 
 
 def _split(text: str | None) -> list[str]:
@@ -102,11 +110,10 @@ def _show_series(s: pd.DataFrame, json_out: bool, limit: int = 40) -> None:
         recs = s.assign(ds=s["ds"].dt.strftime("%Y-%m-%d")).to_dict("records")
         print_json({"by": s.attrs.get("by"), "segments": s.attrs.get("segments"), "rows": recs})
         return
-    from rich.table import Table
-
-    t = Table(title=f"{s['unique_id'].nunique()} series, {len(s)} rows (first {limit})")
-    for c in ("unique_id", "ds", "y", "count", "n", "lo", "hi", "low_support"):
-        t.add_column(c)
+    t = cli_table("unique_id", "ds", "y", "count", "n", "lo", "hi", "low_support", keys=("unique_id",),
+                  numeric=("ds", "y", "count", "n", "lo", "hi"),
+                  title=f"{s['unique_id'].nunique()} series, {len(s)} rows"
+                  + (f" (first {limit}; --json or --out for all)" if len(s) > limit else ""))
     for _, r in s.head(limit).iterrows():
         y = "" if pd.isna(r["y"]) else f"{r['y']:.3f}"
         lo = "" if pd.isna(r["lo"]) else f"{r['lo']:.3f}"
@@ -175,19 +182,15 @@ def signals_cmd(
         print_json({"by": by, "labels": sig["label"].value_counts().to_dict(), "rising": recs(rising),
                     "falling": recs(falling), "signals": recs(sig.head(top)), "lift": recs(lifts)})
         return
-    from rich.table import Table
-
     for title, df in (("rising", rising), ("falling", falling), ("all (top)", sig.head(top))):
-        t = Table(title=title)
-        for c in ("unique_id", "label", "last_share", "change", "change_p", "slope_per_year", "trend_p"):
-            t.add_column(c)
+        t = cli_table("unique_id", "label", "last_share", "change", "change_p", "slope_per_year", "trend_p",
+                      keys=("unique_id",), numeric=("last_share", "change", "change_p", "slope_per_year", "trend_p"),
+                      title=title)
         for _, r in df.iterrows():
             t.add_row(str(r["unique_id"]), r["label"], *(f"{r[c]:.3f}" for c in
                       ("last_share", "change", "change_p", "slope_per_year", "trend_p")))
         console.print(t)
-    t = Table(title="co-occurrence lift")
-    for c in ("items", "looks", "lift"):
-        t.add_column(c)
+    t = cli_table("items", "looks", "lift", keys=("items",), numeric=("looks", "lift"), title="co-occurrence lift")
     for _, r in lifts.iterrows():
         t.add_row(r["items"], str(r["looks"]), f"{r['lift']:.2f}")
     console.print(t)
@@ -199,8 +202,7 @@ def forecast_cmd(
     attribute: AttrOpt = None, by: ByOpt = "week", segment: SegOpt = None, min_support: SupportOpt = 10,
     id_column: IdOpt = None,
     horizon: Annotated[int, typer.Option("--horizon", min=1, help="Periods to forecast.")] = 52,
-    model: Annotated[str, typer.Option("--model", help="default, global, decomp, seasonal_naive, ets, "
-                                                       "theta or tbats.")] = "default",
+    model: Annotated[str, typer.Option("--model", help=f"{', '.join(MODEL_NAMES)}.")] = "default",
     top: Annotated[int | None, typer.Option("--top", help="Only the N series with most looks.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write forecasts (.csv or .parquet).")] = None,
     lake: LakeOption = None, json_out: JsonOption = False,
@@ -220,11 +222,13 @@ def forecast_cmd(
         print_json({"model": model, "weights": fc.attrs.get("weights", {}), "horizon": horizon,
                     "rows": fc.assign(ds=fc["ds"].dt.strftime("%Y-%m-%d")).to_dict("records")})
         return
-    from rich.table import Table
-
-    t = Table(title=f"{fc['unique_id'].nunique()} series, horizon {horizon} ({model})")
-    for c in ("unique_id", "ds", "mean", "lo-95", "hi-95"):
-        t.add_column(c)
+    n_series = fc["unique_id"].nunique()
+    shown = min(40, n_series)
+    t = cli_table("unique_id", "ds", "mean", "lo-95", "hi-95", keys=("unique_id",),
+                  numeric=("ds", "mean", "lo-95", "hi-95"),
+                  title=f"{n_series} series, horizon {horizon} ({model}): only the last step (step {horizon}) of "
+                        f"{'each' if shown == n_series else f'the first {shown}'} series; "
+                        "--json or --out has every step")
     for _, r in fc.groupby("unique_id").tail(1).head(40).iterrows():
         t.add_row(r["unique_id"], f"{r['ds']:%Y-%m-%d}", f"{r['mean']:.3f}", f"{r['lo-95']:.3f}",
                   f"{r['hi-95']:.3f}")
@@ -233,13 +237,15 @@ def forecast_cmd(
 
 @app.command("report")
 def report_cmd(
-    out: Annotated[Path, typer.Option("--out", help="HTML file; a PDF is written next to it.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="HTML file; a PDF is written next to it (default reports/trends-<source>.html, "
+                      "a folder git ignores).")] = None,
     collection: CollectionOpt = None, table: TableOpt = None, time: TimeOpt = "time",
     attribute: AttrOpt = None, by: ByOpt = "month", segment: SegOpt = None, min_support: SupportOpt = 10,
     weighted: WeightOpt = False, id_column: IdOpt = None, images: ThumbOpt = None,
     horizon: Annotated[int, typer.Option("--horizon", min=1)] = 12,
     top: Annotated[int, typer.Option("--top", min=1, help="Rising/falling values shown.")] = 6,
-    model: Annotated[str, typer.Option("--model")] = "default",
+    model: Annotated[str, typer.Option("--model", help=f"{', '.join(MODEL_NAMES)}.")] = "default",
     no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Skip the PDF.")] = False,
     lake: LakeOption = None, json_out: JsonOption = False,
 ) -> None:
@@ -259,6 +265,8 @@ def report_cmd(
     fc = None
     if s["ds"].nunique() >= 2:
         fc = forecast_series(s, horizon, model, by, ids)
+    if out is None:
+        out = default_report_path(src.name)
     res = build_report(s, sig, fc, out, obs=src.obs, title=f"Trends: {src.name}", top=top,
                        thumb_root=src.thumb_root, lifts=lift(src.obs, min_support=max(5, min_support)),
                        pdf=not no_pdf)

@@ -6,12 +6,16 @@ The functions below share one lazily built :class:`FacePipeline` (dlib pack) per
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from visionlake.faces.identify import Gallery
 from visionlake.faces.pipeline import DetectedFace, FacePipeline, calibrated_threshold, load_image
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 _DEFAULT: FacePipeline | None = None
 
@@ -31,7 +35,9 @@ def _image(img: Any) -> Any:
 
 
 def face_locations(img: Any) -> list[tuple[int, int, int, int]]:
-    """Face boxes as (top, right, bottom, left) tuples, like ``face_recognition.face_locations``."""
+    """Face boxes as ``(top, right, bottom, left)`` tuples in pixels, the order of
+    ``face_recognition.face_locations`` (code written for it works unchanged). The CLI and the REST
+    API report boxes as ``[left, top, right, bottom]`` under the name ``box``."""
     return [(f.box[1], f.box[2], f.box[3], f.box[0]) for f in default_pipeline().detect(_image(img))]
 
 
@@ -50,17 +56,23 @@ def face_distance(known: Any, candidate: np.ndarray) -> np.ndarray:
     return (1.0 - k @ c).astype(np.float32)
 
 
-def compare_faces(known: Any, candidate: np.ndarray, threshold: float | None = None) -> list[bool]:
-    """True for each known vector that matches ``candidate`` (cosine similarity >= threshold).
+def compare_faces(known: Any, candidate: np.ndarray, tolerance: float | None = None, *,
+                  far: float = 1e-3) -> list[bool]:
+    """True for each known vector that matches ``candidate``: ``face_distance(known, candidate) <= tolerance``.
 
-    The default threshold is the default pack's calibrated one at a false accept rate of 1e-3.
+    As in ``face_recognition``, ``tolerance`` is a *distance* and lower is stricter. The distance is
+    this library's cosine distance (0 = identical, 2 = opposite), not dlib's Euclidean one, so
+    face_recognition's 0.6 does not carry over. Without ``tolerance`` the calibrated operating point
+    of the default pack at false accept rate ``far`` (1e-2, 1e-3 or 1e-4) is used: at 1e-3 that is
+    ``1 - 0.9295 = 0.0705``.
     """
-    if threshold is None:
-        threshold = calibrated_threshold(default_pipeline().name, 1e-3)
-    return [bool(1.0 - d >= threshold) for d in face_distance(known, candidate)]
+    if tolerance is None:
+        tolerance = 1.0 - calibrated_threshold(default_pipeline().name, far)
+    return [bool(d <= tolerance + 1e-7) for d in face_distance(known, candidate)]
 
 
-def open_gallery(lake: Any = None, collection: str = "people", pipeline: Any = None) -> Gallery:
+def open_gallery(lake: Lake | str | os.PathLike[str] | None = None, collection: str = "people",
+                 pipeline: Any = None) -> Gallery:
     """A faces collection opened for repeated identification: ``g.identify("photo.jpg")`` or
     ``g.identify_vectors(face_encodings(img))``. ``lake`` is a :class:`~visionlake.lake.Lake` or its
     folder (default: ``VISIONLAKE_LAKE`` / ``./lake``). Keep the object: it caches names, pack and

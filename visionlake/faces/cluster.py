@@ -19,7 +19,7 @@ Groups can be renamed, merged, split, or named as an enrolled person.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -27,6 +27,9 @@ from sqlalchemy import func, select
 from visionlake.errors import BadInput, NotFound
 from visionlake.faces.models import Face, FaceGroup, Person
 from visionlake.faces.sync import face_index, sync_index, unseal
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 #: Above this many faces, average linkage (quadratic memory) gives way to Chinese whispers.
 AVERAGE_MAX = 20_000
@@ -38,10 +41,6 @@ AVERAGE_MAX = 20_000
 #: arcface-s: 0.35 maximised BCubed F (0.9958) on the same View 1 people (3,443 faces, 2,132 identities),
 #: swept 0.20-0.55 in steps of 0.025 (0.325: 0.9948, 0.375: 0.9954); far above its FAR 1e-5 threshold.
 CLUSTER_THRESHOLDS: dict[str, float] = {"dlib-resnet-v1": 0.94, "arcface-s": 0.35}
-#: A new face joins an existing group when its similarity to the group centroid reaches this
-#: threshold plus this margin (centroids are smoother than single faces, so they score higher).
-JOIN_MARGIN = 0.0
-
 
 def default_threshold(pack: str) -> float:
     """Threshold for a pack: the measured clustering value, else its FAR 1e-3 verification threshold."""
@@ -165,13 +164,13 @@ def bcubed(true: np.ndarray, pred: np.ndarray) -> tuple[float, float, float]:
 
 
 # ---------------------------------------------------------------------------------------------- lake
-def _vectors(lake: Any, rows: list[tuple[int, bytes]]) -> np.ndarray:
+def _vectors(lake: Lake, rows: list[tuple[int, bytes]]) -> np.ndarray:
     if not rows:
         return np.zeros((0, 0), dtype=np.float32)
     return _unit(np.vstack([unseal(lake.cipher, blob) for _i, blob in rows]))
 
 
-def cluster(lake: Any, collection: str, threshold: float | None = None, method: str = "auto",
+def cluster(lake: Lake, collection: str, threshold: float | None = None, method: str = "auto",
             min_size: int = 2, skip_enrolled_matches: bool = True) -> dict[str, Any]:
     """Group the collection's faces that belong to no person and no group yet (incremental).
 
@@ -208,7 +207,7 @@ def cluster(lake: Any, collection: str, threshold: float | None = None, method: 
     if skip_enrolled_matches and has_people:
         index = face_index(lake, col.name, vecs.shape[1])
         sync_index(lake, col.name, dim=vecs.shape[1])
-        from visionlake.faces.pipeline import calibrated_threshold
+        from visionlake.faces.thresholds import calibrated_threshold
 
         id_thr = float(calibrated_threshold(pack, 1e-3))
         for i, hits in enumerate(index.search(vecs, k=1, where={"known": 1})):
@@ -225,7 +224,7 @@ def cluster(lake: Any, collection: str, threshold: float | None = None, method: 
         sims = vecs @ cents.T
         best = sims.argmax(axis=1)
         best_s = sims[np.arange(len(vecs)), best]
-        for i in np.nonzero(keep & (best_s >= thr + JOIN_MARGIN))[0].tolist():
+        for i in np.nonzero(keep & (best_s >= thr))[0].tolist():
             assign[int(ids[i])] = int(uniq[best[i]])
             keep[i] = False
         report["joined_existing"] = len(assign)
@@ -255,7 +254,7 @@ def cluster(lake: Any, collection: str, threshold: float | None = None, method: 
     return report
 
 
-def _group_count(lake: Any, collection_id: int) -> int:
+def _group_count(lake: Lake, collection_id: int) -> int:
     with lake.session() as s:
         return int(s.scalar(select(func.count(FaceGroup.id)).where(FaceGroup.collection_id == collection_id)) or 0)
 
@@ -267,7 +266,7 @@ def _group(s: Any, collection_id: int, group_id: int) -> FaceGroup:
     return g
 
 
-def groups(lake: Any, collection: str) -> list[dict[str, Any]]:
+def groups(lake: Lake, collection: str) -> list[dict[str, Any]]:
     """Unknown-person groups, largest first, with a few crops to show."""
     col = lake.collection(collection)
     with lake.session() as s:
@@ -284,7 +283,7 @@ def groups(lake: Any, collection: str) -> list[dict[str, Any]]:
     return out
 
 
-def rename_group(lake: Any, collection: str, group_id: int, label: str) -> dict[str, Any]:
+def rename_group(lake: Lake, collection: str, group_id: int, label: str) -> dict[str, Any]:
     """Give a group a label (it stays an unknown person; see :func:`name_group` to enroll it)."""
     col = lake.collection(collection)
     label = (label or "").strip()
@@ -296,7 +295,7 @@ def rename_group(lake: Any, collection: str, group_id: int, label: str) -> dict[
     return {"id": int(group_id), "label": label}
 
 
-def merge_groups(lake: Any, collection: str, group_ids: list[int]) -> dict[str, Any]:
+def merge_groups(lake: Lake, collection: str, group_ids: list[int]) -> dict[str, Any]:
     """Merge groups into the first one (the others are deleted)."""
     col = lake.collection(collection)
     if len(group_ids) < 2:
@@ -314,7 +313,7 @@ def merge_groups(lake: Any, collection: str, group_ids: list[int]) -> dict[str, 
     return {"id": target, "merged": others, "faces_moved": moved}
 
 
-def split_group(lake: Any, collection: str, group_id: int, face_ids: list[int] | None = None,
+def split_group(lake: Lake, collection: str, group_id: int, face_ids: list[int] | None = None,
                 threshold: float | None = None) -> dict[str, Any]:
     """Split a group: move the given faces to a new group, or re-cluster it with a stricter threshold.
 
@@ -353,7 +352,7 @@ def split_group(lake: Any, collection: str, group_id: int, face_ids: list[int] |
     return {"id": int(group_id), "new_groups": new_ids, "faces_moved": sum(len(p) for p in parts)}
 
 
-def name_group(lake: Any, collection: str, group_id: int, person: str, consent: str | None = None
+def name_group(lake: Lake, collection: str, group_id: int, person: str, consent: str | None = None
                ) -> dict[str, Any]:
     """Turn an unknown-person group into an enrolled person (new or existing): identify finds them next."""
     col = lake.collection(collection)

@@ -23,7 +23,7 @@ from PIL import Image
 from visionlake.config import MAX_FILE_BYTES, MAX_IMAGE_PIXELS
 from visionlake.errors import BadInput, ModelUnavailable
 from visionlake.faces.quality import face_quality
-from visionlake.ingest.validate import Rejected, decode_rgb
+from visionlake.imageio import Rejected, decode_rgb
 
 ImageLike = Image.Image | np.ndarray
 

@@ -37,7 +37,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import JSON, String, Text, delete, func, select, text
@@ -49,6 +49,9 @@ from visionlake.faces.models import ErasureJournal, Face, FaceGroup, Person
 from visionlake.faces.sync import SPACE, collection_dim, engine_index, unseal
 from visionlake.faults import crash_point
 
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
+
 log = logging.getLogger(__name__)
 
 #: Days a finished journal (ids and name tag only) waits for ``forget --person NAME`` to confirm it.
@@ -58,7 +61,7 @@ _TAG_PURPOSE = b"visionlake:erasure-name:v1"
 
 
 # ---------------------------------------------------------------------------------------------- forget
-def forget(lake: Any, collection: str = "people", person: str = "", actor: str | None = None,
+def forget(lake: Lake, collection: str = "people", person: str = "", actor: str | None = None,
            scan_files: bool = True, person_id: int | None = None) -> dict[str, Any]:
     """Erase every trace of a person (by name, or by ``person_id``), then prove it.
 
@@ -109,12 +112,12 @@ def clean_name(person: str) -> str:
     return name
 
 
-def name_tag(lake: Any, collection_id: int, name: str) -> str:
+def name_tag(lake: Lake, collection_id: int, name: str) -> str:
     """Keyed tag of a name within a collection: recognises an erasure's name without storing it."""
     return str(lake.cipher.fingerprint(name.encode("utf-8"), _TAG_PURPOSE + b":%d" % collection_id))
 
 
-def _not_found_message(lake: Any, col: Collection, name: str) -> str:
+def _not_found_message(lake: Lake, col: Collection, name: str) -> str:
     with lake.session() as s:
         known = s.scalars(
             select(Person.name).where(Person.collection_id == col.id).order_by(Person.name).limit(10)
@@ -124,7 +127,7 @@ def _not_found_message(lake: Any, col: Collection, name: str) -> str:
     return f"no person named {name!r} in collection {col.name!r}{hint}"
 
 
-def _journal_and_delete(lake: Any, col: Collection, pid: int, tag: str, actor: str | None
+def _journal_and_delete(lake: Lake, col: Collection, pid: int, tag: str, actor: str | None
                         ) -> tuple[list[np.ndarray], int]:
     """Step 1: journal what to remove and delete the catalog rows, in one transaction."""
     with lake.session() as s:
@@ -188,7 +191,7 @@ def _journal_and_delete(lake: Any, col: Collection, pid: int, tag: str, actor: s
 
 
 # ---------------------------------------------------------------------------------------------- steps 2-6
-def complete(lake: Any, journal_id: int, name: str | None = None, vectors: list[np.ndarray] | None = None,
+def complete(lake: Lake, journal_id: int, name: str | None = None, vectors: list[np.ndarray] | None = None,
              scan_files: bool = True, resumed: bool = False) -> dict[str, Any]:
     """Run every remaining step of a journaled erasure (all idempotent), then verify.
 
@@ -272,7 +275,7 @@ def complete(lake: Any, journal_id: int, name: str | None = None, vectors: list[
             "resumed": resumed}
 
 
-def finish_pending(lake: Any) -> list[int]:
+def finish_pending(lake: Lake) -> list[int]:
     """Finish every erasure a crash interrupted, and purge old unconfirmed receipts (on lake open).
 
     Cheap when there is nothing to do (one query on an empty table). Never raises: a lake that
@@ -303,7 +306,7 @@ def finish_pending(lake: Any) -> list[int]:
     return finished
 
 
-def compact_engine(lake: Any, collection: str, dim: int) -> str:
+def compact_engine(lake: Lake, collection: str, dim: int) -> str:
     """Make deletions physical in the index engine; returns what was done (for the report)."""
     engine = str(lake.settings.get("index", "faiss"))
     if engine == "faiss":
@@ -329,7 +332,7 @@ def compact_engine(lake: Any, collection: str, dim: int) -> str:
     return f"milvus-lite: collection rebuilt from the catalog ({len(catalog)} vectors)"
 
 
-def flush_sqlite(lake: Any) -> None:
+def flush_sqlite(lake: Lake) -> None:
     """Move the WAL into the database file and truncate it, so deleted pages live nowhere else."""
     if lake.engine.dialect.name != "sqlite":
         return
@@ -339,7 +342,7 @@ def flush_sqlite(lake: Any) -> None:
 
 # ---------------------------------------------------------------------------------------------- verify
 def verify_erasure(
-    lake: Any,
+    lake: Lake,
     col: Collection,
     name: str | None,
     person_id: int,
@@ -408,7 +411,7 @@ def verify_erasure(
     return checks
 
 
-def engine_paths(lake: Any) -> list[Path]:
+def engine_paths(lake: Lake) -> list[Path]:
     """Local files of the index engine outside the lake folder (a Milvus Lite database)."""
     engine = str(lake.settings.get("index", "faiss"))
     if engine == "faiss":
@@ -426,7 +429,7 @@ def engine_paths(lake: Any) -> list[Path]:
         return [path]
 
 
-def reload_index_ids(lake: Any, collection: str, dim: int) -> set[int]:
+def reload_index_ids(lake: Lake, collection: str, dim: int) -> set[int]:
     """Ids in the FAISS index file as saved (loaded fresh, not the cached in-memory object)."""
     from visionlake.index.faiss_index import FaissIndex
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -47,6 +47,9 @@ from visionlake.faces.sync import (
     face_index,
     index_meta,
 )
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 #: Collection used by enroll/identify/people/forget when none is named.
 DEFAULT_COLLECTION = "people"
@@ -119,7 +122,7 @@ def read_photo(src: str | os.PathLike[str] | bytes, label: str | None = None) ->
 
     Bad files raise :class:`BadInput` naming the file and the reason, the same reasons ingestion uses.
     """
-    from visionlake.ingest.validate import Rejected, decode, read_bytes
+    from visionlake.imageio import Rejected, decode, read_bytes
 
     if isinstance(src, bytes | bytearray):
         path, data, label = None, bytes(src), label or "<upload>"
@@ -157,7 +160,7 @@ def _iou(a: Sequence[int], b: Sequence[int]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _ensure_collection(lake: Any, name: str, create: bool) -> Collection:
+def _ensure_collection(lake: Lake, name: str, create: bool) -> Collection:
     try:
         return lake.collection(name)
     except NotFound:
@@ -178,7 +181,7 @@ def _clean_name(person: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- enroll
 def enroll(
-    lake: Any,
+    lake: Lake,
     collection: str = DEFAULT_COLLECTION,
     person: str = "",
     images: Sequence[str | os.PathLike[str] | bytes] = (),
@@ -316,7 +319,7 @@ def enroll(
 
 
 # ---------------------------------------------------------------------------------------------- people
-def people(lake: Any, collection: str = DEFAULT_COLLECTION) -> list[dict[str, Any]]:
+def people(lake: Lake, collection: str = DEFAULT_COLLECTION) -> list[dict[str, Any]]:
     """Enrolled people of a collection with their number of faces and photos."""
     col = lake.collection(collection)
     with lake.session() as s:
@@ -335,14 +338,14 @@ def people(lake: Any, collection: str = DEFAULT_COLLECTION) -> list[dict[str, An
 
 
 # ---------------------------------------------------------------------------------------------- identify
-def open_gallery(lake: Any, collection: str = DEFAULT_COLLECTION, pipeline: Any = None) -> Gallery:
+def open_gallery(lake: Lake, collection: str = DEFAULT_COLLECTION, pipeline: Any = None) -> Gallery:
     """A :class:`~visionlake.faces.identify.Gallery` for repeated identification (keep it and reuse it:
     it caches what every query needs and re-reads only when the collection changed)."""
     return Gallery(lake, collection, pipeline=pipeline)
 
 
 def identify(
-    lake: Any,
+    lake: Lake,
     collection: str = DEFAULT_COLLECTION,
     image: str | os.PathLike[str] | bytes = b"",
     top: int = 5,
@@ -370,7 +373,7 @@ def verify(
     b: str | os.PathLike[str] | bytes,
     far: float | None = 1e-3,
     threshold: float | None = None,
-    lake: Any = None,
+    lake: Lake | None = None,
     pipeline: Any = None,
     actor: str | None = None,
 ) -> dict[str, Any]:
@@ -409,7 +412,7 @@ def verify(
     return out
 
 
-def audit_log(lake: Any, action: str | None = None, collection: str | None = None, limit: int = 100
+def audit_log(lake: Lake, action: str | None = None, collection: str | None = None, limit: int = 100
               ) -> list[dict[str, Any]]:
     """Recent audit entries (most recent first)."""
     with lake.session() as s:

@@ -25,7 +25,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -33,6 +33,9 @@ from sqlalchemy import func, select
 from visionlake.errors import BadInput
 from visionlake.faces.models import Face, FaceGeneration, Person
 from visionlake.faces.sync import SPACE, face_index, refuse_if_switching, sync_index, unseal
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 #: Galleries with at most this many people keep every name in memory (one query per reload); larger
 #: ones read the names of the people a query returns, by primary key.
@@ -66,7 +69,7 @@ class Gallery:
     its collection locks.
     """
 
-    def __init__(self, lake: Any, collection: str = "people", pipeline: Any = None,
+    def __init__(self, lake: Lake, collection: str = "people", pipeline: Any = None,
                  audit: AuditSink | None = None, reload_index: bool = True) -> None:
         self.lake = lake
         self.collection = lake.collection(collection)
@@ -316,7 +319,7 @@ class Gallery:
 # ---------------------------------------------------------------------------------------------- helpers
 def search_people(index: Any, vectors: np.ndarray, top: int, where: dict[str, Any] | None = KNOWN,
                   owners: Callable[[list[int]], dict[int, int]] | None = None,
-                  lake: Any = None) -> list[list[tuple[int, float, int]]]:
+                  lake: Lake | None = None) -> list[list[tuple[int, float, int]]]:
     """Top ``top`` people per query as (person_id, score, face_id), score = max over the person's faces.
 
     Faces come back best first, so the first time a person appears is their best face: the people
@@ -352,7 +355,7 @@ def search_people(index: Any, vectors: np.ndarray, top: int, where: dict[str, An
     return out
 
 
-def catalog_owners(lake: Any, face_ids: list[int]) -> dict[int, int]:
+def catalog_owners(lake: Lake, face_ids: list[int]) -> dict[int, int]:
     """face id -> person id, from the catalog (the index metadata is only a filter)."""
     if not face_ids:
         return {}

@@ -135,8 +135,8 @@ def switch_pack(lake: Any, collection: str, pack: str, workers: int | None = Non
                 on_total: Callable[[int | None], None] | None = None, scan_files: bool = True,
                 chunk_size: int = 16, **pack_opts: Any) -> dict[str, Any]:
     """Re-embed a collection with ``pack`` (see the module docstring); returns a report with checks."""
+    from visionlake.analysers.rerun import analyse
     from visionlake.faces.erasure import flush_sqlite, scan_lake_files
-    from visionlake.ingest.analyse import analyse
 
     info = pack_info(pack)
     if info.space is None:

@@ -11,7 +11,7 @@ only places that turn floats into bytes and back.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -19,6 +19,9 @@ from sqlalchemy import func, select
 from visionlake.catalog.models import Collection
 from visionlake.errors import BadInput
 from visionlake.faces.models import Face
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 #: Name of the embedding space of faces inside a collection (``<collection>/index/faces``).
 SPACE = "faces"
@@ -43,7 +46,7 @@ def index_meta(person_id: int | None) -> dict[str, Any] | None:
     return None if person_id is None else {"known": 1, "person_id": int(person_id)}
 
 
-def collection_dim(lake: Any, collection_id: int) -> int | None:
+def collection_dim(lake: Lake, collection_id: int) -> int | None:
     """Dimension of the templates stored in a collection (None when it holds no faces yet)."""
     with lake.session() as s:
         blob = s.scalar(
@@ -54,7 +57,7 @@ def collection_dim(lake: Any, collection_id: int) -> int | None:
     return None if blob is None else len(unseal(lake.cipher, blob))
 
 
-def collection_pack(lake: Any, collection_id: int) -> str | None:
+def collection_pack(lake: Lake, collection_id: int) -> str | None:
     """The face pack (model family) whose templates a collection holds; packs never mix in one index."""
     with lake.session() as s:
         return s.scalar(select(Face.pack).where(Face.collection_id == collection_id).limit(1))
@@ -66,7 +69,7 @@ def pack_mismatch(collection: str, have: str, pack: str) -> str:
             "use the same pack or another collection")
 
 
-def refuse_if_switching(lake: Any, collection_id: int, collection: str) -> None:
+def refuse_if_switching(lake: Lake, collection_id: int, collection: str) -> None:
     """While ``faces switch-pack`` re-embeds a collection its faces are in two spaces: refuse to search it."""
     with lake.session() as s:
         settings = s.scalar(select(Collection.settings).where(Collection.id == collection_id)) or {}
@@ -78,7 +81,7 @@ def refuse_if_switching(lake: Any, collection_id: int, collection: str) -> None:
         )
 
 
-def check_pack(lake: Any, collection_id: int, collection: str, pack: str) -> None:
+def check_pack(lake: Lake, collection_id: int, collection: str, pack: str) -> None:
     """Refuse to mix templates of two packs (their similarities are not comparable), to put
     templates where the lake key cannot encrypt them (:func:`require_encrypted_engine`), and to touch
     a collection that ``faces switch-pack`` is re-embedding (two spaces coexist then).
@@ -92,7 +95,7 @@ def check_pack(lake: Any, collection_id: int, collection: str, pack: str) -> Non
         raise BadInput(pack_mismatch(collection, have, pack))
 
 
-def face_index(lake: Any, collection: str, dim: int) -> Any:
+def face_index(lake: Lake, collection: str, dim: int) -> Any:
     """The encrypted cosine index of a collection's faces (opened once per lake object).
 
     Refuses an engine that would hold the templates unencrypted unless the lake says so
@@ -103,12 +106,12 @@ def face_index(lake: Any, collection: str, dim: int) -> Any:
     return engine_index(lake, collection, dim)
 
 
-def engine_index(lake: Any, collection: str, dim: int) -> Any:
+def engine_index(lake: Lake, collection: str, dim: int) -> Any:
     """The face index of a collection with no policy check (for erasure and verification only)."""
     return lake.index(collection, SPACE, dim, "cosine", encrypted=True)
 
 
-def require_encrypted_engine(lake: Any) -> None:
+def require_encrypted_engine(lake: Lake) -> None:
     """Refuse to keep face templates where the lake key cannot encrypt them, unless acknowledged.
 
     FAISS files are sealed with the lake key; Milvus must search raw vectors, so it stores them as
@@ -124,7 +127,7 @@ def require_encrypted_engine(lake: Any) -> None:
         )
 
 
-def sync_index(lake: Any, collection: str, dim: int | None = None, save: bool = True) -> dict[str, int]:
+def sync_index(lake: Lake, collection: str, dim: int | None = None, save: bool = True) -> dict[str, int]:
     """Make the index hold exactly the catalog's faces, with the right person metadata.
 
     Returns counts of what was repaired (``added``, ``removed``, ``relabelled``) and the final
@@ -168,7 +171,7 @@ def sync_index(lake: Any, collection: str, dim: int | None = None, save: bool = 
     return report
 
 
-def needs_sync(lake: Any, collection_id: int, index: Any) -> bool:
+def needs_sync(lake: Lake, collection_id: int, index: Any) -> bool:
     """Quick check (two counts) used before every query: does the index disagree with the catalog?"""
     with lake.session() as s:
         n = s.scalar(
@@ -178,7 +181,7 @@ def needs_sync(lake: Any, collection_id: int, index: Any) -> bool:
     return int(n) != index.count()
 
 
-def _add_from_catalog(lake: Any, index: Any, ids: list[int], catalog: dict[int, int | None]) -> None:
+def _add_from_catalog(lake: Lake, index: Any, ids: list[int], catalog: dict[int, int | None]) -> None:
     step = 10_000
     for start in range(0, len(ids), step):
         chunk = ids[start : start + step]
@@ -197,7 +200,3 @@ def _add(index: Any, ids: list[int], vecs: np.ndarray, persons: dict[int, int | 
     if unknown:
         index.add([ids[k] for k in unknown], vecs[unknown])
 
-
-def collection_row(lake: Any, name: str) -> Collection:
-    """The collection row (raises ``NotFound`` listing the known names)."""
-    return lake.collection(name)

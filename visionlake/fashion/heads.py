@@ -10,7 +10,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
@@ -19,6 +19,9 @@ from sqlalchemy import delete, select
 from visionlake.catalog.models import Image
 from visionlake.errors import BadInput, NotFound
 from visionlake.fashion.onnx_tagger import UNSURE, Tag
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 SPACE = "fashion"
 
@@ -95,11 +98,11 @@ def fit_head(embeddings: np.ndarray, labels: list[str], column: str, folds: int 
     return TrainedHead(column, [str(c) for c in clf.classes_], clf, acc, int(len(y)), int(x.shape[1]))
 
 
-def heads_dir(lake: Any, collection: str) -> Path:
+def heads_dir(lake: Lake, collection: str) -> Path:
     return lake.collection_dir(collection) / "heads"
 
 
-def collection_embeddings(lake: Any, collection: str, label_column: str | None = None
+def collection_embeddings(lake: Lake, collection: str, label_column: str | None = None
                           ) -> tuple[list[int], np.ndarray, list[str | None]]:
     """(image ids, stored fashion embeddings, labels from ``Image.meta``) of a collection."""
     from visionlake.fashion.search import open_space
@@ -125,7 +128,7 @@ def _label(v: Any) -> str | None:
     return s if s and s.lower() not in ("nan", "none", "na") else None
 
 
-def train(lake: Any, collection: str, label_column: str, folds: int = 5) -> dict[str, Any]:
+def train(lake: Lake, collection: str, label_column: str, folds: int = 5) -> dict[str, Any]:
     """Train, save and register a head for ``label_column``; returns the cross-validated report."""
     from visionlake.fashion.models import FashionHead
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -17,6 +17,9 @@ from sqlalchemy import select
 
 from visionlake.catalog.models import Image
 from visionlake.errors import BadInput, NotFound
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 SPACE = "fashion"
 
@@ -32,7 +35,7 @@ class SearchResult:
     meta: dict[str, Any]
 
 
-def space_dim(lake: Any, collection: str) -> int | None:
+def space_dim(lake: Lake, collection: str) -> int | None:
     """Dimension of the collection's fashion index, or None when nothing was embedded yet.
 
     Search calls this on every query: the lake's header cache (keyed by the file's modification
@@ -42,7 +45,7 @@ def space_dim(lake: Any, collection: str) -> int | None:
     return None if head is None else int(head["dim"])
 
 
-def open_space(lake: Any, collection: str, dim: int | None = None) -> Any:
+def open_space(lake: Lake, collection: str, dim: int | None = None) -> Any:
     """The collection's fashion index (NotFound when it has never been written, or no such collection)."""
     d = space_dim(lake, collection)
     if d is None:
@@ -70,7 +73,7 @@ def parse_where(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def search(lake: Any, collection: str, image: str | os.PathLike[str] | PILImage.Image | int | None = None,
+def search(lake: Lake, collection: str, image: str | os.PathLike[str] | PILImage.Image | int | None = None,
            text: str | None = None, where: dict[str, Any] | None = None, top: int = 10, model: Any = None,
            vector: np.ndarray | None = None) -> list[SearchResult]:
     """Top ``top`` images of ``collection`` for one query: a photo (path or PIL), an image id already in
@@ -131,7 +134,7 @@ def _open_image(image: str | os.PathLike[str] | PILImage.Image) -> PILImage.Imag
 def load_image(path: str | os.PathLike[str]) -> PILImage.Image:
     """Open a photo for one-off use with clear errors (missing, not an image, truncated, too big)."""
     from visionlake.config import MAX_FILE_BYTES
-    from visionlake.ingest.validate import Rejected, decode_rgb
+    from visionlake.imageio import Rejected, decode_rgb
 
     p = Path(path)
     if not p.is_file():

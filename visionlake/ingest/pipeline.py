@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -26,11 +26,14 @@ from visionlake.ingest.sources import MetaTable, SourceItem, count_source, iter_
 from visionlake.ingest.worker import Worker, WorkerConfig, init_worker, process_chunk
 from visionlake.ingest.writer import CatalogWriter
 
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
+
 Chunk = list[tuple[str, dict[str, Any], tuple[str, str] | None]]
 ProgressFn = Callable[[int], None]
 
 
-def _unseen(lake: Any, collection_id: int, items: Iterator[SourceItem], table: MetaTable | None,
+def _unseen(lake: Lake, collection_id: int, items: Iterator[SourceItem], table: MetaTable | None,
             counters: dict[str, int], batch: int = 512) -> Iterator[tuple[str, dict[str, Any], tuple[str, str] | None]]:
     """Drop paths the catalog already holds (resume), checking in batches to keep memory flat."""
     buf: list[SourceItem] = []
@@ -74,7 +77,7 @@ def _bounded(it: Iterator[Chunk], sem: threading.Semaphore) -> Iterator[Chunk]:
 
 
 def ingest(
-    lake: Any,
+    lake: Lake,
     source: str | os.PathLike[str],
     collection: str,
     meta: str | os.PathLike[str] | None = None,

@@ -17,7 +17,7 @@ from visionlake.analysers import Analyser, DecodedImage, WorkerContext, build_an
 from visionlake.catalog.db import create_catalog_engine
 from visionlake.catalog.models import Image
 from visionlake.config import MAX_FILE_BYTES, MAX_IMAGE_PIXELS
-from visionlake.ingest.validate import Rejected, decode, read_bytes
+from visionlake.ingest.validate import Rejected, validate
 
 
 @dataclass
@@ -90,8 +90,7 @@ class Worker:
                 outcomes.append(Outcome(path, meta, "rejected", reason=pre[0], detail=pre[1]))
                 continue
             try:
-                data = read_bytes(path, self.config.max_bytes)
-                d = decode(data, self.config.max_pixels)
+                d = validate(path, self.config.max_bytes, self.config.max_pixels)
             except Rejected as rej:
                 outcomes.append(Outcome(path, meta, "rejected", reason=rej.reason, detail=rej.detail))
                 continue

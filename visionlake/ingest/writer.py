@@ -8,7 +8,7 @@ ones. Content hashes are unique per collection, so an image is never stored twic
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 
@@ -16,6 +16,9 @@ from visionlake.analysers import Analyser
 from visionlake.catalog.models import Collection, Image, SourcePath
 from visionlake.ingest.validate import hamming, phash_bands
 from visionlake.ingest.worker import Outcome
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 #: Two images whose perceptual hashes differ in at most this many bits are near duplicates
 #: (resizing and recompression measured 0-2 bits on product photos; distinct products rarely <= 2).
@@ -25,7 +28,7 @@ NEAR_DUPLICATE_BITS = 2
 class CatalogWriter:
     """Writes outcomes for one collection and keeps the run's counters."""
 
-    def __init__(self, lake: Any, collection: Collection, run_id: int, analysers: list[Analyser]) -> None:
+    def __init__(self, lake: Lake, collection: Collection, run_id: int, analysers: list[Analyser]) -> None:
         self.lake = lake
         self.collection = collection
         self.run_id = run_id

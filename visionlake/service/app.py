@@ -1,8 +1,9 @@
 """The visionlake service: one FastAPI app exposing the lake over HTTP, plus the web UI.
 
-``create_app(lake_path)`` builds everything; ``visionlake serve`` runs it with uvicorn. Areas whose
-Python API is not installed (faces, fashion, trends) are simply not mounted, and ``/health`` says
-which are. The OpenAPI page (``/docs``) is the API reference.
+``create_app(lake_path)`` builds everything; ``visionlake serve`` runs it with uvicorn. Every area of
+:data:`visionlake.areas.AREAS` is mounted (a route module that fails to import fails the app: it is
+part of the package, never an optional feature), and ``/health`` lists them. The OpenAPI page
+(``/docs``) is the API reference.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select, text
 
+from visionlake.areas import AREAS
 from visionlake.service import access_log
 from visionlake.service.deps import Caller, State
+from visionlake.service.docs_pages import install_docs
 from visionlake.service.errors import COMMON, install_error_handlers, responses
 from visionlake.service.jobs import JobRunner
 from visionlake.service.limits import BodySizeLimit, ServiceLimits
@@ -30,18 +33,47 @@ from visionlake.service.metrics import Metrics, MetricsMiddleware
 from visionlake.service.schemas import Health
 from visionlake.service.state import ServiceState
 
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
+
 log = logging.getLogger("visionlake.service")
 STATIC = Path(__file__).parent / "static"
 
-#: area -> (router module, module whose import proves the area's Python API is installed)
-AREAS: dict[str, tuple[str, str]] = {
-    "faces": ("visionlake.service.routes.faces", "visionlake.faces.gallery"),
-    "fashion": ("visionlake.service.routes.fashion", "visionlake.fashion.search"),
-    "trends": ("visionlake.service.routes.trends", "visionlake.trends"),
-}
-
 CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; "
        "script-src 'self'; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+#: Sent with every response (API, UI, static files, errors); a route's own value wins.
+SECURITY_HEADERS: dict[bytes, bytes] = {
+    b"content-security-policy": CSP.encode(),
+    b"x-content-type-options": b"nosniff",
+    b"referrer-policy": b"no-referrer",
+    b"x-frame-options": b"DENY",
+    b"cross-origin-opener-policy": b"same-origin",
+    b"cross-origin-resource-policy": b"same-origin",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every HTTP response, including ``/static/*`` files and
+    errors raised before a route runs (413, 404), which per-route headers would miss."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS.items() if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
 
 
 def _version() -> str:
@@ -53,22 +85,10 @@ def _version() -> str:
         return "0+unknown"
 
 
-def _load_router(module: str, probe: str) -> Any:
-    """The area's router, or None when the area's code is not there (yet)."""
-    try:
-        importlib.import_module(probe)
-        return importlib.import_module(module).router
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("visionlake"):
-            log.info("area module %s not available (%s): its endpoints are not mounted", probe, exc.name)
-            return None
-        raise
-
-
 def create_app(
     lake_path: str | os.PathLike[str] | None = None,
     *,
-    lake: Any = None,
+    lake: Lake | None = None,
     limits: ServiceLimits | None = None,
     ingest_roots: list[str | os.PathLike[str]] | None = None,
     job_workers: int | None = None,
@@ -120,24 +140,24 @@ def create_app(
             "nonexistent (404). Errors are `{\"error\": {\"code\", \"message\"}}`."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from installed files by install_docs (no CDN)
+        redoc_url=None,
     )
     app.state.service = st
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limits=st.limits)
     app.add_middleware(MetricsMiddleware, metrics=st.metrics)
+    app.add_middleware(SecurityHeaders)
 
     from visionlake.service.routes import admin, audit, collections, ingest
 
     app.include_router(collections.router)
     app.include_router(ingest.router)
     areas: dict[str, bool] = {}
-    for area, (module, probe) in AREAS.items():
-        router = _load_router(module, probe)
-        areas[area] = router is not None
-        if router is not None:
-            app.include_router(router)
-    if areas["faces"]:
-        app.include_router(audit.router)
+    for area in AREAS:
+        app.include_router(importlib.import_module(area.routes).router)
+        areas[area.name] = True
+    app.include_router(audit.router)
     app.include_router(admin.router)
     st.areas = areas  # type: ignore[attr-defined]
 
@@ -164,6 +184,7 @@ def create_app(
         extra["api_keys_active"] = keys
         return PlainTextResponse(state.metrics.render(extra), media_type="text/plain; version=0.0.4")
 
+    install_docs(app)
     _mount_ui(app)
     return app
 
@@ -195,6 +216,11 @@ def _mount_ui(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"), headers=headers)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                            headers={"Cache-Control": "max-age=86400"})
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
     async def plotly_js() -> FileResponse:

@@ -24,7 +24,10 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 log = logging.getLogger("visionlake.service.audit")
 
@@ -51,7 +54,7 @@ class PendingEntry:
 class AuditBuffer:
     """Per-process queue of audit entries with a background writer thread (started on first use)."""
 
-    def __init__(self, lake: Any, every_s: float = FLUSH_EVERY_S, flush_at: int = FLUSH_AT) -> None:
+    def __init__(self, lake: Lake, every_s: float = FLUSH_EVERY_S, flush_at: int = FLUSH_AT) -> None:
         self.lake = lake
         self.every_s = every_s
         self.flush_at = flush_at

@@ -19,12 +19,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from visionlake.errors import BadInput, NotFound
 from visionlake.service.models import ApiKey
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 ROLES = ("viewer", "editor", "admin")
 _RANK = {r: i for i, r in enumerate(ROLES)}
@@ -63,7 +66,7 @@ class Principal:
         return self.unscoped or collection in self.collections
 
 
-def create_key(lake: Any, role: str, collections: list[str] | None = None, name: str | None = None,
+def create_key(lake: Lake, role: str, collections: list[str] | None = None, name: str | None = None,
                rate_per_s: float | None = None) -> dict[str, Any]:
     """Create a key and return its row as a dict plus ``key``: the only time the secret is shown."""
     if role not in ROLES:
@@ -97,13 +100,13 @@ def key_info(row: ApiKey) -> dict[str, Any]:
     }
 
 
-def list_keys(lake: Any) -> list[dict[str, Any]]:
+def list_keys(lake: Lake) -> list[dict[str, Any]]:
     """Every key (revoked ones included, marked)."""
     with lake.session() as s:
         return [key_info(r) for r in s.scalars(select(ApiKey).order_by(ApiKey.id))]
 
 
-def revoke_key(lake: Any, key_id: int) -> dict[str, Any]:
+def revoke_key(lake: Lake, key_id: int) -> dict[str, Any]:
     """Revoke a key; it stops working on the next request (rows are kept for the audit trail)."""
     with lake.session() as s:
         row = s.get(ApiKey, int(key_id))
@@ -124,7 +127,7 @@ class KeyVerifier:
     :data:`PRINCIPAL_TTL_S` seconds, so revocation, role and scope changes apply almost at once while a
     busy key costs a dictionary lookup per request instead of a catalog read."""
 
-    def __init__(self, lake: Any, ttl_s: float = PRINCIPAL_TTL_S) -> None:
+    def __init__(self, lake: Lake, ttl_s: float = PRINCIPAL_TTL_S) -> None:
         self.lake = lake
         self.ttl_s = ttl_s
         self._verified: dict[bytes, int] = {}  # sha256(full key) -> key id, only for keys that matched

@@ -55,10 +55,24 @@ async def principal(
         st.limiter.check(f"ip:{client}", st.limits.auth_failures_per_s, st.limits.auth_failure_burst)
         raise ApiError(401, "unauthorized", "the API key is invalid or revoked",
                        headers={"WWW-Authenticate": "Bearer"})
-    rate = who.rate_per_s or st.limits.rate_per_s
-    st.limiter.check(f"key:{who.key_id}", rate, max(st.limits.burst, rate))
+    if is_asset_read(request):
+        # thumbnails and face crops: a page of 100 results or 100 groups reads hundreds of small files
+        # at once; they get their own, larger budget so that they neither fail nor use up the API's
+        st.limiter.check(f"assets:{who.key_id}", st.limits.asset_rate_per_s, st.limits.asset_burst)
+    else:
+        rate = who.rate_per_s or st.limits.rate_per_s
+        st.limiter.check(f"key:{who.key_id}", rate, max(st.limits.burst, rate))
     request.state.principal = who
     return who
+
+
+#: Path endings of the small derived files a page shows many of (GET only).
+ASSET_SUFFIXES = ("/thumbnail", "/crop")
+
+
+def is_asset_read(request: Request) -> bool:
+    """Whether the request reads a thumbnail or a face crop (rate limited on a separate budget)."""
+    return request.method in ("GET", "HEAD") and request.url.path.endswith(ASSET_SUFFIXES)
 
 
 Caller = Annotated[Principal, Depends(principal)]

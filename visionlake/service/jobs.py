@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import re
 import shutil
 import threading
 import time
@@ -40,6 +41,23 @@ class JobCancelled(Exception):
     """Raised inside the child's progress callback to stop ingestion."""
 
 
+_ABS_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:[\\/][^\s'\"\\/:,;()\[\]]+){2,}[\\/]?")
+_SQL = re.compile(r"\s*[\[(]?(?:SQL:|\(Background on this error|\(sqlite3\.|\(psycopg).*", re.S)
+
+
+def public_error(message: str | None) -> str | None:
+    """A job error fit for API clients: no server paths (only the file's name stays), no SQL text.
+
+    Messages come from exceptions deep in ingestion; they can name the lake folder, upload folders or
+    carry SQLAlchemy's ``[SQL: ...]`` dump. The full text goes to the server log instead.
+    """
+    if not message:
+        return message
+    text = _SQL.sub(" (database error; see the server log)", message)
+    text = _ABS_PATH.sub(lambda m: "…/" + re.split(r"[\\/]", m.group(0).rstrip("/\\"))[-1], text)
+    return text.strip()[:500]
+
+
 def job_info(row: Job) -> dict[str, Any]:
     """The API view of a job (the report only once it exists)."""
     return {
@@ -47,7 +65,7 @@ def job_info(row: Job) -> dict[str, Any]:
         "source": row.source if row.source_kind == "path" else None,
         "status": row.status, "total": row.total, "done": row.done or 0,
         "progress": (round(min(1.0, (row.done or 0) / row.total), 4) if row.total else None),
-        "cancel_requested": bool(row.cancel_requested), "error": row.error, "created_by": row.created_by,
+        "cancel_requested": bool(row.cancel_requested), "error": public_error(row.error), "created_by": row.created_by,
         "created_at": _iso(row.created_at), "started_at": _iso(row.started_at), "finished_at": _iso(row.finished_at),
         "report": row.report,
     }
@@ -66,7 +84,7 @@ def _job_main(lake_root: str, job_id: int, workers: int, include: list[str], exc
     lake = Lake(lake_root)
     with lake.session() as s:
         row = s.get(Job, job_id)
-        source, collection = row.source, row.collection
+        source, collection, row_kind = row.source, row.collection, row.source_kind
         row.status = "running"
         row.started_at = datetime.now(UTC)
     state = {"done": 0, "last": 0.0}
@@ -90,18 +108,27 @@ def _job_main(lake_root: str, job_id: int, workers: int, include: list[str], exc
         if write(total=total):
             raise JobCancelled()
 
+    # small chunks for small uploads: progress then moves file by file instead of 0 -> all at the end
+    chunk = 16
+    if row_kind == "upload":
+        try:
+            n = sum(1 for _ in Path(source).iterdir())
+            chunk = max(1, min(16, n // (4 * max(1, workers))))
+        except OSError:
+            pass
     try:
         report = ingest(lake, source, collection, workers=workers, include=include, exclude=exclude,
-                        progress=progress, on_total=on_total)
+                        progress=progress, on_total=on_total, chunk_size=chunk)
         write(status="succeeded", done=state["done"], report=_jsonable(report), finished_at=datetime.now(UTC))
     except JobCancelled:
         write(status="cancelled", done=state["done"], finished_at=datetime.now(UTC),
               error="cancelled on request; already ingested files stay, a new job resumes the rest")
     except VisionLakeError as exc:
-        write(status="failed", error=exc.message, finished_at=datetime.now(UTC))
+        write(status="failed", error=public_error(exc.message), finished_at=datetime.now(UTC))
     except Exception as exc:  # noqa: BLE001 - the job records the failure; the server keeps running
-        traceback.print_exc()
-        write(status="failed", error=f"{type(exc).__name__}: {exc}", finished_at=datetime.now(UTC))
+        traceback.print_exc()  # the details (paths, SQL) go to the server log only
+        write(status="failed", error=f"ingestion failed with an internal error ({type(exc).__name__}); "
+                                     "the server log has the details", finished_at=datetime.now(UTC))
     finally:
         lake.close()
 

@@ -4,8 +4,10 @@
   the body is read (Content-Length), or as soon as a chunked body passes the limit.
 * Uploaded images whose header declares more than ``max_image_pixels`` get 413 without decoding.
 * Each key has a token bucket (``rate_per_s``, ``burst``): an empty bucket gets 429 with
-  ``Retry-After`` (whole seconds, rounded up). Failed sign-ins are limited per client address so
-  that guessing keys (and the scrypt cost of each guess) stays bounded.
+  ``Retry-After`` (whole seconds, rounded up). Thumbnail and face-crop reads use a second, larger
+  bucket per key (``asset_rate_per_s``, ``asset_burst``), so that a page showing 100 results or 100
+  groups neither gets 429s for its pictures nor spends the key's API budget on them. Failed sign-ins
+  are limited per client address so that guessing keys (and the scrypt cost of each guess) stays bounded.
 * Blocking work runs in the thread pool under ``request_timeout_s``; a request past it gets 503 with
   code ``timeout`` (the worker thread finishes in the background, its result is dropped).
 """
@@ -46,9 +48,15 @@ class ServiceLimits:
     max_image_pixels: int = int(_env_float("VISIONLAKE_SERVICE_MAX_PIXELS", 50_000_000))
     rate_per_s: float = _env_float("VISIONLAKE_SERVICE_RATE", 20.0)
     burst: float = _env_float("VISIONLAKE_SERVICE_BURST", 40.0)
+    #: thumbnails and face crops (GET): their own bucket per key, sized for a page of a few hundred
+    asset_rate_per_s: float = _env_float("VISIONLAKE_SERVICE_ASSET_RATE", 200.0)
+    asset_burst: float = _env_float("VISIONLAKE_SERVICE_ASSET_BURST", 600.0)
     auth_failures_per_s: float = 2.0
     auth_failure_burst: float = 20.0
     request_timeout_s: float = _env_float("VISIONLAKE_SERVICE_TIMEOUT", 120.0)
+    #: uploaded / server-side trend tables: rows and cells (rows x columns) once decompressed
+    max_table_rows: int = int(_env_float("VISIONLAKE_SERVICE_MAX_TABLE_ROWS", 2_000_000))
+    max_table_cells: int = int(_env_float("VISIONLAKE_SERVICE_MAX_TABLE_CELLS", 40_000_000))
 
 
 class RateLimiter:
@@ -161,6 +169,40 @@ def check_image_pixels(data: bytes, max_pixels: int) -> None:
                        f"image of {w}x{h} = {w * h} pixels is over the limit of {max_pixels} pixels")
 
 
+def check_table_bounds(path: Any, limits: ServiceLimits) -> dict[str, int]:
+    """413 before a table is parsed when it would decompress into more rows or cells than allowed.
+
+    A Parquet file's footer declares its rows and columns, so a 132 KB file claiming 20 million rows
+    (6 GB of memory and a minute of CPU once read) is refused after reading a few KB. A CSV is not
+    compressed: its rows are counted as lines (a fast byte scan) and its columns from the header.
+    Returns ``{"rows", "columns"}`` as declared.
+    """
+    from pathlib import Path
+
+    p = Path(path)
+    if p.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.ParquetFile(p).metadata
+        except Exception as exc:  # noqa: BLE001 - any unreadable footer is bad input
+            raise ApiError(400, "bad_input", f"not a readable Parquet file ({type(exc).__name__})") from None
+        rows, cols = int(meta.num_rows), int(meta.num_columns)
+    else:
+        rows, cols = 0, 1
+        with open(p, "rb") as fh:
+            head = fh.readline()
+            cols = max(1, head.count(b",") + 1)
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                rows += block.count(b"\n")
+    if rows > limits.max_table_rows or rows * cols > limits.max_table_cells:
+        raise ApiError(413, "table_too_large",
+                       f"the table has {rows:,} rows x {cols:,} columns; the limit is {limits.max_table_rows:,} rows "
+                       f"and {limits.max_table_cells:,} cells (aggregate it first, or raise "
+                       "VISIONLAKE_SERVICE_MAX_TABLE_ROWS / _CELLS on the server)")
+    return {"rows": rows, "columns": cols}
+
+
 #: A query whose recent runs took less than this runs on the event loop instead of a thread.
 INLINE_BELOW_S = _env_float("VISIONLAKE_SERVICE_INLINE_BELOW_S", 0.003)
 
@@ -218,4 +260,5 @@ async def run_blocking(fn: Callable[..., T], *args: Any, timeout: float, **kwarg
                        headers={"Retry-After": "5"}) from exc
 
 
-__all__ = ["BodySizeLimit", "QueryRunner", "RateLimiter", "ServiceLimits", "check_image_pixels", "run_blocking"]
+__all__ = ["BodySizeLimit", "QueryRunner", "RateLimiter", "ServiceLimits", "check_image_pixels",
+           "check_table_bounds", "run_blocking"]

@@ -18,22 +18,25 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from visionlake.errors import BadInput
 from visionlake.service.models import ServiceSetting
 
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
+
 KEY = "retention_days"
 
 
-def trend_tables_dir(lake: Any) -> Path:
+def trend_tables_dir(lake: Lake) -> Path:
     """Where ``POST /trends/tables`` keeps uploaded tables: ``<id>.csv|.parquet`` + ``<id>.json``."""
     return Path(lake.root) / "service" / "trend_tables"
 
 
-def delete_trend_table(lake: Any, meta: dict[str, Any]) -> int:
+def delete_trend_table(lake: Lake, meta: dict[str, Any]) -> int:
     """Remove an uploaded table's data file and then its facts file; returns the bytes freed."""
     folder = trend_tables_dir(lake)
     freed = 0
@@ -45,7 +48,7 @@ def delete_trend_table(lake: Any, meta: dict[str, Any]) -> int:
     return freed
 
 
-def _purge_trend_tables(lake: Any, cutoff: datetime, report: dict[str, Any]) -> None:
+def _purge_trend_tables(lake: Lake, cutoff: datetime, report: dict[str, Any]) -> None:
     import json
 
     folder = trend_tables_dir(lake)
@@ -61,13 +64,13 @@ def _purge_trend_tables(lake: Any, cutoff: datetime, report: dict[str, Any]) -> 
             report["trend_tables_deleted"] += 1
 
 
-def get_retention_days(lake: Any) -> int | None:
+def get_retention_days(lake: Lake) -> int | None:
     with lake.session() as s:
         row = s.get(ServiceSetting, KEY)
         return None if row is None or row.value is None else int(row.value)
 
 
-def set_retention_days(lake: Any, days: int | None) -> int | None:
+def set_retention_days(lake: Lake, days: int | None) -> int | None:
     if days is not None and (days < 0 or days > 36_500):
         raise BadInput("retention must be between 0 and 36500 days (or null to keep forever)")
     with lake.session() as s:
@@ -79,18 +82,14 @@ def set_retention_days(lake: Any, days: int | None) -> int | None:
     return days
 
 
-def purge(lake: Any, days: int, collections: list[str] | None = None) -> dict[str, Any]:
+def purge(lake: Lake, days: int, collections: list[str] | None = None) -> dict[str, Any]:
     """Delete probe photos, unmatched face crops and uploaded trend tables older than ``days`` days.
 
     ``collections`` limits the purge to those collections' files; uploaded tables belong to no
     collection and are purged only by a lake-wide purge. Returns counts.
     """
     from visionlake.catalog.models import Collection
-
-    try:
-        from visionlake.faces.models import Face
-    except ImportError:  # faces not installed: only probe files can exist
-        Face = None  # type: ignore[assignment]  # noqa: N806
+    from visionlake.faces.models import Face
     cutoff = datetime.now(UTC) - timedelta(days=days)
     cutoff_ts = time.time() - days * 86400
     report: dict[str, Any] = {"days": days, "cutoff": cutoff.isoformat(), "probe_photos_deleted": 0,
@@ -112,8 +111,6 @@ def purge(lake: Any, days: int, collections: list[str] | None = None) -> dict[st
                         os.unlink(p)
                         report["probe_photos_deleted"] += 1
                         report["bytes_freed"] += st.st_size
-        if Face is None:
-            continue
         with lake.session() as s:
             rows = s.execute(select(Face.id, Face.crop, Face.created_at).where(
                 Face.collection_id == col.id, Face.person_id.is_(None), Face.crop.is_not(None))).all()

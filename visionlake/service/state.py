@@ -15,11 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from visionlake.service.audit_buffer import AuditBuffer
 from visionlake.service.auth import KeyVerifier
 from visionlake.service.limits import QueryRunner, RateLimiter, ServiceLimits
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 #: Seconds a looked-up collection row is reused (create/delete through this process invalidate at once).
 COLLECTION_TTL_S = 2.0
@@ -65,7 +68,7 @@ class RWLock:
 class ServiceState:
     """Shared by every request of one app (one per process)."""
 
-    lake: Any
+    lake: Lake
     limits: ServiceLimits
     ingest_roots: list[Path] = field(default_factory=list)
     job_workers: int = 1

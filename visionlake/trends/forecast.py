@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -520,6 +521,12 @@ def reference_models(season: int) -> dict[str, Callable[[], PanelModel]]:
     }
 
 
+#: Every model name :func:`make_model` accepts (besides aliases), the validated default first: the one list
+#: behind the CLI's ``--model`` help, the service's ``model`` schema and the error message below.
+ModelName = Literal["default", "global", "decomp", "seasonal_naive", "ets", "theta", "tbats"]
+MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
+
+
 def make_model(name: str, season: int) -> PanelModel:
     """Model by name: ``default`` (the validated ensemble), ``global`` or a reference model."""
     from visionlake.errors import BadInput
@@ -532,8 +539,6 @@ def make_model(name: str, season: int) -> PanelModel:
         return SeasonalDecomp(season=season)
     refs = reference_models(season)
     if name not in refs:
-        raise BadInput(f"unknown model {name!r}; choose default, global, decomp or {', '.join(refs)}")
+        raise BadInput(f"unknown model {name!r}; choose {', '.join(MODEL_NAMES)}")
     return refs[name]()
 
-
-MODEL_NAMES = ("default", "global", "decomp", "seasonal_naive", "ets", "theta", "tbats")

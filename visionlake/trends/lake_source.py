@@ -6,11 +6,14 @@ fashion area can change how tags are stored without touching the statistics.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from visionlake.errors import BadInput
+
+if TYPE_CHECKING:
+    from visionlake.lake import Lake
 
 
 def _parse_meta_time(meta: dict[str, Any]) -> Any:
@@ -26,7 +29,7 @@ def _parse_meta_time(meta: dict[str, Any]) -> Any:
     return None
 
 
-def observations_from_lake(lake: Any, collection: str) -> pd.DataFrame:
+def observations_from_lake(lake: Lake, collection: str) -> pd.DataFrame:
     """Long observations (look_id, image_id, time, attribute, value, confidence, region, meta...).
 
     ``lake`` is a :class:`visionlake.lake.Lake` (anything with ``engine`` and ``collection(name)``).

@@ -263,21 +263,6 @@ def compute_series(
     return out
 
 
-def series_from_table(
-    path: str | Path,
-    time: str,
-    attributes: Sequence[str],
-    segments: Sequence[str] = (),
-    by: str = "month",
-    min_support: int = 10,
-    id_column: str | None = None,
-) -> pd.DataFrame:
-    """CSV/Parquet with one row per look -> tidy series (the ``from-table`` command)."""
-    df = read_table(path)
-    obs = long_observations(df, time, attributes, segments, id_column)
-    return compute_series(obs, by=by, segments=segments, min_support=min_support)
-
-
 def long_observations(df: pd.DataFrame, time: str, attributes: Sequence[str], segments: Sequence[str] = (),
                       id_column: str | None = None) -> pd.DataFrame:
     """Accept either a long table (``attribute``/``value`` columns) or a wide one (one column each)."""

@@ -24,13 +24,10 @@ def _summary(st: Any, col: Collection) -> dict[str, Any]:
         images = s.scalar(select(func.count(Image.id)).where(Image.collection_id == col.id)) or 0
         people = faces = None
         if col.purpose == "faces":
-            try:
-                from visionlake.faces.models import Face, Person
+            from visionlake.faces.models import Face, Person
 
-                people = s.scalar(select(func.count(Person.id)).where(Person.collection_id == col.id)) or 0
-                faces = s.scalar(select(func.count(Face.id)).where(Face.collection_id == col.id)) or 0
-            except ImportError:
-                pass
+            people = s.scalar(select(func.count(Person.id)).where(Person.collection_id == col.id)) or 0
+            faces = s.scalar(select(func.count(Face.id)).where(Face.collection_id == col.id)) or 0
     indexes = []
     root = lake.collection_dir(col.name) / "index"
     if root.is_dir():
@@ -131,7 +128,16 @@ def parse_where(where: str | None) -> dict[str, Any] | None:
         isinstance(k, str) and isinstance(v, str | int | float | list) for k, v in filt.items()
     ):
         raise ApiError(400, "bad_input", 'where must be a JSON object of field -> value or list, e.g. {"year": "2012"}')
+    check_where_keys(filt)
     return filt
+
+
+def check_where_keys(filt: dict[str, Any] | None) -> None:
+    """400 for field names that cannot be a metadata key (NUL, quotes...): they would break the SQL JSON path."""
+    from visionlake.lake import check_meta_key
+
+    for key in filt or {}:
+        check_meta_key(key)
 
 
 def image_out(collection: str, img: Image) -> ImageOut:

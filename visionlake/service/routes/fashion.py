@@ -21,7 +21,7 @@ from visionlake.catalog.models import Image
 from visionlake.service.deps import CollectionName, State, Viewer, find_collection
 from visionlake.service.errors import COMMON, ApiError, responses
 from visionlake.service.limits import check_image_pixels, run_blocking
-from visionlake.service.routes.collections import parse_where
+from visionlake.service.routes.collections import check_where_keys, parse_where
 
 router = APIRouter(tags=["fashion"])
 _model_lock = threading.Lock()
@@ -108,7 +108,7 @@ def _hits(collection: str, results: list[Any]) -> list[SearchHit]:
 
 
 async def _image(st: Any, upload: UploadFile) -> Any:
-    from visionlake.ingest.validate import Rejected, decode_rgb
+    from visionlake.imageio import Rejected, decode_rgb
 
     data = await upload.read()
     if not data:
@@ -129,6 +129,7 @@ async def search_text(collection: CollectionName, body: SearchIn, st: State, who
     col = _fashion_collection(st, collection, who)
     if (body.text is None) == (body.image_id is None):
         raise ApiError(400, "bad_input", "give exactly one of text or image_id")
+    check_where_keys(body.where)
 
     def work() -> list[Any]:
         st.refresh_index(collection, "fashion")  # reload if another process (ingestion, CLI) wrote it

@@ -36,7 +36,8 @@ from pydantic import BaseModel, Field
 from visionlake.errors import BadInput, NotFound
 from visionlake.service.deps import State, Viewer, find_collection
 from visionlake.service.errors import COMMON, ApiError, responses
-from visionlake.service.limits import run_blocking
+from visionlake.service.limits import check_table_bounds, run_blocking
+from visionlake.trends.forecast import ModelName
 
 router = APIRouter(tags=["trends"])
 
@@ -44,12 +45,11 @@ router = APIRouter(tags=["trends"])
 OBS_TTL_S = 30.0
 #: Rows of series returned at most (the dashboard asks for the largest series first).
 MAX_SERIES_ROWS = 50_000
-MODELS = ("default", "global", "decomp", "seasonal_naive", "ets", "theta", "tbats")
 TABLE_ID = r"^[0-9a-f]{24}$"
 _NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 Period = Literal["week", "month", "season", "year"]
-Model = Literal["default", "global", "decomp", "seasonal_naive", "ets", "theta", "tbats"]
+Model = ModelName
 ColumnName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -332,6 +332,7 @@ def _observations(st: Any, who: Any, q: TrendQuery) -> tuple[pd.DataFrame, str, 
         hit = cache.get(key, None)
         if hit is not None:
             return hit
+        check_table_bounds(path, st.limits)
         df = read_table(path)
         if not attrs and not {"attribute", "value"} <= set(df.columns):
             raise BadInput("name the attribute columns of the table (attributes)")
@@ -415,6 +416,7 @@ async def upload_table(st: State, who: Viewer, file: Annotated[UploadFile, File(
         path = folder / f"{table_id}{ext}"
         path.write_bytes(data)
         try:
+            check_table_bounds(path, st.limits)  # rows/cells declared, before anything is decompressed
             df = _data_errors(lambda: read_table(path))
             guesses = _data_errors(lambda: suggest_columns(df))
         except BaseException:

@@ -37,14 +37,48 @@ async function api(path, { method = "GET", json, form, raw } = {}) {
   return type.includes("application/json") ? r.json() : r.text();
 }
 
-/* images need the key header: fetch them and show blob URLs */
+/* Images need the key header, so they are fetched and shown as blob URLs. A page of 100 results or
+   100 groups has hundreds of them: each is fetched only when it scrolls near the view, at most
+   IMG_MAX at a time, and a 429 is retried after its Retry-After instead of showing a broken picture. */
+const IMG_MAX = 6;
+const IMG_Q = { active: 0, waiting: [] };
+const imgSlot = () => new Promise((ok) => { if (IMG_Q.active < IMG_MAX) { IMG_Q.active++; ok(); } else IMG_Q.waiting.push(ok); });
+const imgDone = () => { const next = IMG_Q.waiting.shift(); if (next) next(); else IMG_Q.active--; };
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+async function fetchImage(path) {
+  for (let attempt = 0; ; attempt++) {
+    await imgSlot();
+    let r;
+    try { r = await fetch(path, { headers: { Authorization: `Bearer ${S.key}` } }); } finally { imgDone(); }
+    if (r.status === 429 && attempt < 6) { await sleep(1000 * Number(r.headers.get("Retry-After") || 1)); continue; }
+    if (!r.ok) throw new ApiError(r.status, "error", `${r.status} ${r.statusText}`);
+    return URL.createObjectURL(await r.blob());
+  }
+}
+
+const imgObserver = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+  for (const e of entries) if (e.isIntersecting) { imgObserver.unobserve(e.target); e.target._load(); }
+}, { rootMargin: "400px" }) : null;
+
 async function authImg(path, alt = "") {
-  const img = el("img", { alt, loading: "lazy" });
-  try {
-    const r = await api(path, { raw: true });
-    img.src = URL.createObjectURL(await r.blob());
-  } catch (_) { img.alt = "unavailable"; }
+  const img = el("img", { alt, class: "pending" });
+  img._load = async () => {
+    try { img.src = await fetchImage(path); img.classList.remove("pending"); }
+    catch (_) { img.alt = "unavailable"; img.classList.remove("pending"); img.classList.add("broken"); }
+  };
+  if (imgObserver) imgObserver.observe(img); else img._load();
   return img;
+}
+
+/* A page (re-)render that never leaves a blank page: an error is shown in place of the content. */
+async function render(main, page) {
+  main._gen = (main._gen || 0) + 1;  // pages compare it after each wait: a newer render wins
+  try { await page(main); }
+  catch (e) {
+    if (e.status === 401) return;
+    main.append(el("div", { class: "card error-card", role: "alert" }, empty("Something went wrong", e.message || String(e))));
+  }
 }
 
 function toast(msg, isError = false) {
@@ -60,10 +94,14 @@ const fmt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleSt
 
 function collectionSelect(id, purpose, onchange) {
   const options = S.collections.filter((c) => !purpose || c.purpose === purpose);
-  const sel = el("select", { id, onchange }, options.map((c) => el("option", { value: c.name }, `${c.name} (${c.purpose})`)));
+  const sel = el("select", { id }, options.map((c) => el("option", { value: c.name }, `${c.name} (${c.purpose})`)));
   const saved = sessionStorage.getItem(`vl_col_${purpose || "any"}`);
   if (saved && options.some((c) => c.name === saved)) sel.value = saved;
-  sel.addEventListener("change", () => sessionStorage.setItem(`vl_col_${purpose || "any"}`, sel.value));
+  // store the choice first: the page re-render that follows reads it back
+  sel.addEventListener("change", (ev) => {
+    sessionStorage.setItem(`vl_col_${purpose || "any"}`, sel.value);
+    if (onchange) onchange(ev);
+  });
   return sel;
 }
 
@@ -104,10 +142,11 @@ async function route() {
   main.replaceChildren(el("p", { class: "muted" }, "Loading…"));
   try {
     S.collections = await api("/collections");
-    await (PAGES[page] || PAGES.collections)(main);
   } catch (e) {
-    if (e.status !== 401) main.replaceChildren(el("div", { class: "card" }, empty("Something went wrong", e.message)));
+    if (e.status !== 401) main.replaceChildren(el("div", { class: "card error-card", role: "alert" }, empty("Something went wrong", e.message)));
+    return;
   }
+  await render(main, PAGES[page] || PAGES.collections);
 }
 
 /* ------------------------------------------------------------------ collections */
@@ -142,28 +181,43 @@ function createCollectionCard() {
   return form;
 }
 
+function jobLine(job) {
+  const rep = job.report || {};
+  if (job.status === "succeeded") return `Job #${job.id} done: ${fmt(rep.ingested)} ingested, ${fmt(rep.duplicates)} duplicate(s), ${fmt(rep.rejected)} rejected (${fmt(job.done)} file(s) seen).`;
+  if (job.status === "failed" || job.status === "cancelled") return `Job #${job.id} ${job.status}: ${job.error || "no details"}`;
+  return `Job #${job.id}: ${job.status} ${fmt(job.done)}${job.total ? " / " + fmt(job.total) : ""} file(s)`;
+}
+
+/* Poll a job until it ends; transient errors (429, a busy server) are waited out, not fatal. */
+async function followJob(collection, job, show) {
+  const FINAL = ["succeeded", "failed", "cancelled"];
+  while (!FINAL.includes(job.status)) {
+    show(job);
+    await sleep(700);
+    try { job = await api(`/collections/${encodeURIComponent(collection)}/jobs/${job.id}`); }
+    catch (e) { if (e.status === 401 || e.status === 404) throw e; await sleep(1500); }
+  }
+  show(job);
+  return job;
+}
+
 function uploadCard() {
   const sel = collectionSelect("upload-col", null);
   const files = el("input", { type: "file", id: "upload-files", multiple: true, accept: "image/*" });
-  const status = el("div", { class: "muted" });
+  const status = el("div", { class: "muted", id: "upload-status", role: "status" }, S.lastJob ? jobLine(S.lastJob) : "");
   const form = el("form", { class: "card stack", style: "margin-top:16px", onsubmit: async (ev) => {
     ev.preventDefault();
     if (!files.files.length) return toast("Choose photos first", true);
     const fd = new FormData();
     for (const f of files.files) fd.append("files", f);
+    const col = sel.value;
     try {
-      let job = await api(`/collections/${encodeURIComponent(sel.value)}/jobs`, { method: "POST", form: fd });
-      while (!["succeeded", "failed", "cancelled"].includes(job.status)) {
-        status.textContent = `Job #${job.id}: ${job.status} ${job.done}${job.total ? " / " + job.total : ""}`;
-        await new Promise((r) => setTimeout(r, 700));
-        job = await api(`/collections/${encodeURIComponent(sel.value)}/jobs/${job.id}`);
-      }
-      const rep = job.report || {};
-      status.textContent = job.status === "succeeded"
-        ? `Job #${job.id} done: ${rep.ingested} ingested, ${rep.duplicates} duplicates, ${rep.rejected} rejected.`
-        : `Job #${job.id} ${job.status}: ${job.error || ""}`;
+      const started = await api(`/collections/${encodeURIComponent(col)}/jobs`, { method: "POST", form: fd });
+      const job = await followJob(col, started, (j) => { status.textContent = jobLine(j); });
+      S.lastJob = job;  // shown again by the re-rendered page below
+      toast(jobLine(job), job.status !== "succeeded");
       route();
-    } catch (e) { fail(e); }
+    } catch (e) { fail(e); status.textContent = `Upload failed: ${e.message}`; }
   } }, el("h2", {}, "Add photos"),
   el("div", { class: "row" }, el("div", { class: "field" }, el("label", { for: "upload-col" }, "Collection"), sel),
     el("div", { class: "field spacer" }, el("label", { for: "upload-files" }, "Photos"), files),
@@ -227,14 +281,18 @@ function drawFaces(stage, file, faces) {
 
 /* ------------------------------------------------------------------ people */
 PAGES.people = async (main) => {
+  const gen = main._gen;
   main.replaceChildren(head("People", "Enrolled people, and groups of faces of people not enrolled yet."));
   const cols = S.collections.filter((c) => c.purpose === "faces");
   if (!cols.length) { main.append(el("div", { class: "card" }, empty("No faces collection", "Create a faces collection first."))); return; }
-  const sel = collectionSelect("people-col", "faces", () => PAGES.people(main));
-  const col = () => encodeURIComponent(sel.value);
+  const again = () => render(main, PAGES.people);
+  const sel = collectionSelect("people-col", "faces", again);
+  const chosen = encodeURIComponent(sel.value);  // fixed for this render: a new choice makes a new render
+  const col = () => chosen;
   const editor = S.me.role !== "viewer";
   main.append(el("div", { class: "row", style: "margin-bottom:16px" }, el("label", { for: "people-col" }, "Collection"), sel));
   const [people, groups] = await Promise.all([api(`/collections/${col()}/people`), api(`/collections/${col()}/groups`)]);
+  if (main._gen !== gen) return;  // another render replaced this one while it waited
 
   const peopleCard = el("div", { class: "card table-card" }, people.length ? el("table", { id: "people-table" },
     el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", { class: "num" }, "Faces"), el("th", { class: "num" }, "Photos"),
@@ -246,21 +304,21 @@ PAGES.people = async (main) => {
         try {
           const rep = await api(`/collections/${col()}/people/${p.id}`, { method: "DELETE" });
           toast(rep.ok ? `${p.name} forgotten; ${rep.checks.length} erasure checks passed` : `Erasure incomplete: see the report`, !rep.ok);
-          PAGES.people(main);
+          again();
         } catch (e) { fail(e); }
       } }, "Forget") : null))))) : empty("Nobody enrolled", "Enroll a person below, or name a group of unknown faces."));
   main.append(el("h2", {}, `Enrolled people (${people.length})`), peopleCard);
-  if (editor) main.append(enrollCard(sel, () => PAGES.people(main)));
+  if (editor) main.append(enrollCard(sel, again));
 
   const selected = new Set();
   const groupTools = el("div", { class: "row" },
     editor ? el("button", { class: "btn small", onclick: async () => {
-      try { const r = await api(`/collections/${col()}/groups/cluster`, { method: "POST", json: { min_size: 2 } }); toast(`${r.groups_created} new group(s)`); PAGES.people(main); } catch (e) { fail(e); }
+      try { const r = await api(`/collections/${col()}/groups/cluster`, { method: "POST", json: { min_size: 2 } }); toast(`${r.groups_created} new group(s)`); again(); } catch (e) { fail(e); }
     } }, "Group new faces") : null,
     editor ? el("button", { class: "btn small", onclick: async () => {
       const ids = [...selected];
       if (ids.length < 2) return toast("Tick two or more groups to merge", true);
-      try { await api(`/collections/${col()}/groups/merge`, { method: "POST", json: { group_ids: ids } }); toast("Merged"); PAGES.people(main); } catch (e) { fail(e); }
+      try { await api(`/collections/${col()}/groups/merge`, { method: "POST", json: { group_ids: ids } }); toast("Merged"); again(); } catch (e) { fail(e); }
     } }, "Merge selected") : null);
   main.append(el("div", { class: "page-head", style: "margin:28px 0 12px" }, el("h2", { style: "margin:0" }, `Unknown people (${groups.length} groups)`), groupTools));
   if (!groups.length) { main.append(el("div", { class: "card" }, empty("No groups", "Ingest photos into this collection, then group new faces."))); return; }
@@ -283,22 +341,29 @@ PAGES.people = async (main) => {
       editor ? el("div", { class: "row" },
         el("button", { class: "btn small", onclick: async () => {
           const label = prompt("Label for this group", g.label || ""); if (!label) return;
-          try { await api(`/collections/${col()}/groups/${g.id}`, { method: "PATCH", json: { label } }); PAGES.people(main); } catch (e) { fail(e); }
+          try { await api(`/collections/${col()}/groups/${g.id}`, { method: "PATCH", json: { label } }); again(); } catch (e) { fail(e); }
         } }, "Rename"),
         el("button", { class: "btn small", onclick: async () => {
           try {
             const r = await api(`/collections/${col()}/groups/${g.id}/split`, { method: "POST", json: pick.size ? { face_ids: [...pick] } : {} });
-            toast(`Split off ${r.faces_moved} face(s)`); PAGES.people(main);
+            toast(`Split off ${r.faces_moved} face(s)`); again();
           } catch (e) { fail(e); }
         } }, "Split"),
         el("button", { class: "btn small", onclick: async () => {
           const person = prompt("Enroll this group as (name)"); if (!person) return;
           const consent = prompt("Consent / legal basis record"); if (!consent) return;
-          try { await api(`/collections/${col()}/groups/${g.id}/name`, { method: "POST", json: { person, consent } }); PAGES.people(main); } catch (e) { fail(e); }
+          try { await api(`/collections/${col()}/groups/${g.id}/name`, { method: "POST", json: { person, consent } }); again(); } catch (e) { fail(e); }
         } }, "Enroll as…")) : null));
   }
   main.append(grid, el("p", { class: "muted" }, "Tip: click face crops to choose which faces “Split” moves to a new group; without a choice the group is re-clustered more strictly."));
 };
+
+function enrollLine(r) {
+  const total = (r.face_ids || []).length;
+  const linked = r.faces_linked || 0;
+  return `Enrolled ${r.person}: ${total} face(s) from ${r.photos} photo(s)` +
+    (linked ? ` (${linked} already in the lake, ${r.faces_added} new)` : "");
+}
 
 function enrollCard(sel, done) {
   const name = el("input", { type: "text", id: "enroll-name", placeholder: "Full name", required: true });
@@ -308,7 +373,7 @@ function enrollCard(sel, done) {
     ev.preventDefault();
     const fd = new FormData(); fd.append("person", name.value); fd.append("consent", consent.value);
     for (const f of files.files) fd.append("files", f);
-    try { const r = await api(`/collections/${encodeURIComponent(sel.value)}/people`, { method: "POST", form: fd }); toast(`Enrolled ${r.person} (${r.faces_added} face(s))`); done(); }
+    try { const r = await api(`/collections/${encodeURIComponent(sel.value)}/people`, { method: "POST", form: fd }); toast(enrollLine(r)); done(); }
     catch (e) { fail(e); }
   } }, el("h2", {}, "Enroll a person"),
   el("div", { class: "row" }, el("div", { class: "field spacer" }, el("label", { for: "enroll-name" }, "Name"), name),
@@ -319,15 +384,18 @@ function enrollCard(sel, done) {
 
 /* ------------------------------------------------------------------ fashion */
 PAGES.fashion = async (main) => {
+  const gen = main._gen;
   main.replaceChildren(head("Fashion search", "Find looks by words or by a photo, narrowed by catalog metadata."));
   const cols = S.collections.filter((c) => c.purpose === "fashion");
   if (!cols.length) { main.append(el("div", { class: "card" }, empty("No fashion collection", "Create a collection with purpose “fashion” and ingest product or street photos."))); return; }
-  const sel = collectionSelect("fashion-col", "fashion", () => PAGES.fashion(main));
-  const col = () => encodeURIComponent(sel.value);
+  const sel = collectionSelect("fashion-col", "fashion", () => render(main, PAGES.fashion));
+  const chosen = encodeURIComponent(sel.value);  // fixed for this render: a new choice makes a new render
+  const col = () => chosen;
   const facets = await api(`/collections/${col()}/fashion/facets`);
+  if (main._gen !== gen) return;  // another render replaced this one while it waited
   const text = el("input", { type: "text", id: "fashion-text", placeholder: "e.g. red summer dress" });
   const photo = el("input", { type: "file", id: "fashion-photo", accept: "image/*" });
-  const top = el("select", { id: "fashion-top" }, [12, 24, 48, 96].map((n) => el("option", { value: n, selected: n === 24 }, `${n} results`)));
+  const top = el("select", { id: "fashion-top" }, [12, 24, 48, 100].map((n) => el("option", { value: n, selected: n === 24 }, `${n} results`)));
   const preferred = ["gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year", "usage"];
   const shown = facets.sort((a, b) => (preferred.indexOf(a.field) + 99 * (preferred.indexOf(a.field) < 0)) -
     (preferred.indexOf(b.field) + 99 * (preferred.indexOf(b.field) < 0))).slice(0, 8);
