@@ -56,6 +56,11 @@ def register(app: typer.Typer) -> None:
         for pack, rec in sorted(data.get("licences", {}).items()):
             console.print(f"licence accepted: [bold]{pack}[/] {rec.get('licence')} by {rec.get('accepted_by')} "
                           f"at {rec.get('accepted_at')} ({rec.get('terms')})")
+        for c in data["collections"]:  # which model embedded each fashion collection (queries must match)
+            m = c.get("fashion_model")
+            if m:
+                kind = "image and text" if m.get("text") else "image only: search by photo, heads on your labels"
+                console.print(f"{c['name']}: fashion model {m.get('name')} ({m.get('dim')}-d, {kind})")
 
     @app.command()
     def ingest(
