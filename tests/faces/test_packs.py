@@ -131,7 +131,7 @@ def test_non_commercial_pack_needs_a_recorded_acceptance(lake, monkeypatch):
 def test_collection_records_its_pack_and_faces_of_two_packs_never_mix(lake):
     from visionlake.catalog.models import Image as ImageRow
     from visionlake.faces.models import Face
-    from visionlake.faces.sync import check_pack
+    from visionlake.faces.sync import check_pack, seal, sync_index
 
     lake.create_collection("people", "faces")
     with pytest.raises(LicenceNotAccepted):
@@ -145,11 +145,13 @@ def test_collection_records_its_pack_and_faces_of_two_packs_never_mix(lake):
         img = ImageRow(collection_id=col.id, sha256="0" * 64, path="x.jpg")
         s.add(img)
         s.flush()
-        s.add(Face(collection_id=col.id, image_id=img.id, box=[0, 0, 9, 9], pack="arcface-s", embedding=b"x"))
+        s.add(Face(collection_id=col.id, image_id=img.id, box=[0, 0, 9, 9], pack="arcface-s",
+                   embedding=seal(lake.cipher, np.ones(512, dtype=np.float32) / np.sqrt(512))))
     with pytest.raises(BadInput, match="holds faces embedded with 'arcface-s', not 'dlib-resnet-v1'"):
         check_pack(lake, col.id, "people", "dlib-resnet-v1")
     with pytest.raises(BadInput, match="switch-pack"):
         set_collection_pack(lake, "people", "dlib")
+    sync_index(lake, "people")  # the row was written by hand: leave the lake consistent
 
 
 # ------------------------------------------------------------------ the real arcface-s files
