@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from visionlake.bench.forecast import run_benchmark
 from visionlake.cli.common import JsonOption, console, print_json
 from visionlake.trends.forecast import MODEL_NAMES
 
@@ -32,6 +31,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Mean MASE of the default forecaster and reference models on wide weekly series."""
         names = tuple(b.strip() for b in baselines.split(",") if b.strip() and b.strip() != "none")
+        from visionlake.bench.forecast import run_benchmark  # imports pandas: only when this command runs
+
         res = run_benchmark(data, out, train_end, horizon, season, names, signal, model)
         if json_out:
             print_json(res)
