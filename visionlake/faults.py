@@ -39,6 +39,10 @@ CRASH_POINTS: dict[str, str] = {
     "forget.after_files": "forget: all files deleted, engine not yet compacted",
     "forget.after_engine": "forget: engine compacted (Milvus) or nothing to do (FAISS), journal still pending",
     "forget.before_close": "forget: erasure verified, journal row not yet deleted",
+    "rotate.new_key_written": "rotate-lake-key: keys/lake.key.new written, nothing re-encrypted yet",
+    "rotate.templates_batch": "rotate-lake-key: one batch of templates re-encrypted and committed",
+    "rotate.index_file": "rotate-lake-key: one encrypted index saved under the new key",
+    "rotate.fingerprint_recorded": "rotate-lake-key: new fingerprint committed, lake.key not yet replaced",
 }
 
 _hits: Counter[str] = Counter()

@@ -28,7 +28,6 @@ import base64
 import hashlib
 import json
 import os
-import signal
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from visionlake.catalog.models import Base
 from visionlake.crypto import DecryptionError, LakeCipher
+from visionlake.faults import crash_point
 
 if TYPE_CHECKING:
     from visionlake.lake import Lake
@@ -280,22 +280,6 @@ def audit_mac_key(lake: Lake, session: Any = None) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------- rotate
-_CRASH_COUNTS: dict[str, int] = {}
-
-
-def _crash_point(name: str) -> None:
-    """Die here (SIGKILL) when ``VISIONLAKE_CRASH_AT`` names this point (``NAME`` or ``NAME:N`` for the
-    N-th pass): the fault-injection hook of the crash tests; one environment lookup otherwise."""
-    spec = os.environ.get("VISIONLAKE_CRASH_AT")
-    if not spec:
-        return
-    _CRASH_COUNTS[name] = _CRASH_COUNTS.get(name, 0) + 1
-    for item in spec.split(","):
-        want, _, nth = item.strip().partition(":")
-        if want == name and (not nth or int(nth) == _CRASH_COUNTS[name]):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _reseal(blob: bytes, old: LakeCipher, new: LakeCipher, aad: bytes) -> bytes | None:
     """``blob`` encrypted with the new key, or None when it already is (rerun after a crash)."""
     try:
@@ -305,13 +289,43 @@ def _reseal(blob: bytes, old: LakeCipher, new: LakeCipher, aad: bytes) -> bytes 
         return new.encrypt(old.decrypt(blob, associated=aad), associated=aad)
 
 
+def _reencrypt_index(root: Path, folder: Path, old: LakeCipher, new: LakeCipher) -> bool:
+    """Rewrite one encrypted FAISS index under the new key through the index's own load and save (so
+    whatever files and manifest the index format has are written as one save); False when it already
+    is under the new key. A folder that neither key opens as a whole is one whose save was killed
+    between two of its files: each file is then re-sealed on its own (new key first) and reloaded."""
+    from visionlake.index.faiss_index import FaissIndex
+    from visionlake.lakefiles import store_bytes
+
+    header = json.loads((folder / "index.json").read_text())
+    dim, metric = int(header["dim"]), header.get("metric", "cosine")
+    try:
+        FaissIndex(folder, dim=dim, metric=metric, cipher=new)
+        return False
+    except DecryptionError:
+        pass
+    try:
+        index = FaissIndex(folder, dim=dim, metric=metric, cipher=old)
+    except DecryptionError:
+        for name, file_aad in _INDEX_FILES.items():
+            path = folder / name
+            if path.exists():
+                sealed = _reseal(path.read_bytes(), old, new, file_aad)
+                if sealed is not None:
+                    store_bytes(root, str(path.relative_to(root)), sealed)
+        FaissIndex(folder, dim=dim, metric=metric, cipher=new)  # raises if still not readable
+        return True
+    index.cipher = new
+    index.save()
+    return True
+
+
 def rotate_lake_key(lake: Lake, batch: int = 500) -> dict[str, Any]:
     """Re-encrypt everything under a new key, then retire the old one (crash-safe; rerun to resume)."""
     from sqlalchemy import update
 
     from visionlake.areas import sealed_columns
     from visionlake.errors import BadInput
-    from visionlake.lakefiles import store_bytes
 
     root = lake.root
     if os.environ.get("VISIONLAKE_KEY"):
@@ -334,7 +348,7 @@ def rotate_lake_key(lake: Lake, batch: int = 500) -> dict[str, Any]:
         raise KeyProblem(f"wrong key: {root / KEY_FILE} is not this lake's key: {_restore_hint(root)}")
     if not resumed:
         _write_key_file(new_path, new_key)
-    _crash_point("rotate.new_key_written")
+    crash_point("rotate.new_key_written")
     old, new = LakeCipher(old_key), LakeCipher(new_key)
     report = {"templates": 0, "index_files": 0, "resumed": resumed}
 
@@ -353,7 +367,7 @@ def rotate_lake_key(lake: Lake, batch: int = 500) -> dict[str, Any]:
                         s.execute(update(model).where(key_col == fid).values({spec.column: sealed}))
                         report["templates"] += 1
                 last = rows[-1][0]
-            _crash_point("rotate.templates_batch")
+            crash_point("rotate.templates_batch")
 
     mac = _get(lake, _AUDIT_MAC)
     if mac is not None:
@@ -361,20 +375,15 @@ def rotate_lake_key(lake: Lake, batch: int = 500) -> dict[str, Any]:
         if sealed is not None:
             _put(lake, _AUDIT_MAC, sealed)
 
-    for folder in _encrypted_index_dirs(root):
-        for name, file_aad in _INDEX_FILES.items():
-            path = folder / name
-            if path.exists():
-                sealed = _reseal(path.read_bytes(), old, new, file_aad)
-                if sealed is not None:
-                    store_bytes(root, str(path.relative_to(root)), sealed)
-                    report["index_files"] += 1
-                    _crash_point("rotate.index_file")
     for col_name, space in list(getattr(lake, "_indexes", {})):
         lake.forget_index(col_name, space)
+    for folder in _encrypted_index_dirs(root):
+        if _reencrypt_index(root, folder, old, new):
+            report["index_files"] += 1
+            crash_point("rotate.index_file")
 
     _put(lake, _FP_NAME, fingerprint(new_key).encode())
-    _crash_point("rotate.fingerprint_recorded")
+    crash_point("rotate.fingerprint_recorded")
     os.replace(new_path, root / KEY_FILE)  # the old key is gone only now
     lake._cipher = None
     lake._audit_mac_key = None

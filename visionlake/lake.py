@@ -284,6 +284,9 @@ class Lake:
                         "paths": by_status,
                         "bytes_on_disk": _dir_bytes(cdir),
                         "indexes": indexes,
+                        # which model embedded a fashion collection (FashionSigLIP or the offline backbone)
+                        **({"fashion_model": (col.settings or {})["fashion_model"]}
+                           if (col.settings or {}).get("fashion_model") else {}),
                     }
                 )
         out["bytes_on_disk"] = _dir_bytes(self.root)

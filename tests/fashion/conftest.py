@@ -55,3 +55,58 @@ def products() -> Path:
 def make_garment():
     """The :func:`garment` factory, as a fixture (tests folders are not packages)."""
     return garment
+
+
+def trousers(colour: tuple[int, int, int], size: int = 160) -> Image.Image:
+    """Two legs joined at a waistband, on white."""
+    im = Image.new("RGB", (size, size), (255, 255, 255))
+    d = ImageDraw.Draw(im)
+    s = size / 160
+    d.polygon([(45 * s, 10 * s), (115 * s, 10 * s), (125 * s, 150 * s), (88 * s, 150 * s), (80 * s, 60 * s),
+               (72 * s, 150 * s), (35 * s, 150 * s)], fill=colour)
+    return im
+
+
+def handbag(colour: tuple[int, int, int], size: int = 160) -> Image.Image:
+    """A trapezoid bag with an arched handle, on white."""
+    im = Image.new("RGB", (size, size), (255, 255, 255))
+    d = ImageDraw.Draw(im)
+    s = size / 160
+    d.arc([50 * s, 20 * s, 110 * s, 90 * s], 180, 360, fill=colour, width=max(2, int(8 * s)))
+    d.polygon([(30 * s, 60 * s), (130 * s, 60 * s), (145 * s, 140 * s), (15 * s, 140 * s)], fill=colour)
+    return im
+
+
+LOOK_COLOURS = [(200, 30, 40), (30, 60, 190), (40, 150, 60), (20, 20, 20), (230, 200, 40), (120, 40, 140)]
+LOOK_KINDS = {"Tshirts": garment, "Trousers": trousers, "Handbags": handbag}
+
+
+@pytest.fixture(scope="session")
+def backbone_lake(tmp_path_factory, real_model):
+    """One small lake per session, ingested through the real pipeline with the real EfficientNet-Lite0:
+    18 looks (3 article types x 6 colours) named ``<id>.png`` with a ``looks.csv`` metadata table."""
+    real_model("efficientnet-lite0")
+    from visionlake.ingest import ingest
+    from visionlake.lake import Lake
+
+    root = tmp_path_factory.mktemp("backbone_lake")
+    photos = root / "photos"
+    photos.mkdir()
+    rows = ["id,articleType,colourName,usage"]
+    n = 100
+    for kind, draw in LOOK_KINDS.items():
+        for k, rgb in enumerate(LOOK_COLOURS):
+            n += 1
+            draw(rgb, size=128).save(photos / f"{n}.png")
+            rows.append(f"{n},{kind},c{k},{'Sports' if kind == 'Tshirts' else 'Casual'}")
+    (root / "looks.csv").write_text("\n".join(rows) + "\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("VISIONLAKE_FASHION_MODEL", raising=False)
+        mp.setenv("HF_HUB_OFFLINE", "1")  # no FashionSigLIP: the backbone must be chosen
+        mp.setenv("HF_HOME", str(root / "hf"))
+        lake = Lake(root / "lake")
+        lake.create_collection("looks", "fashion")
+        report = ingest(lake, photos, "looks", meta=root / "looks.csv", workers=0)
+        lake.close()
+    assert report.get("failed", 0) == 0, report
+    return root

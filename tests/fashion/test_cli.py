@@ -39,10 +39,12 @@ def test_tag_offline_default_model_says_how_to_fix(monkeypatch, capsys, tmp_path
     monkeypatch.delenv("VISIONLAKE_FASHION_MODEL", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("VISIONLAKE_MODEL_CACHE", str(tmp_path / "no-models"))  # no offline backbone either
     p = tmp_path / "shirt.png"
     make_garment((200, 30, 40)).save(p)
     code, _out, err = _run(monkeypatch, capsys, "tag", str(p))
-    assert code == 5 and "--model-dir" in err
+    err = " ".join(err.split())  # the console wraps long lines
+    assert code == 5 and "--model-dir" in err and "visionlake models fetch efficientnet-lite0" in err
 
 
 def test_tag_and_search_with_local_model(monkeypatch, capsys, tmp_path, make_garment, tiny_model_dir):

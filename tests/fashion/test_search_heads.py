@@ -126,6 +126,7 @@ def test_tagger_without_model_skips_and_colour_still_works(lake, make_garment, m
     monkeypatch.delenv("VISIONLAKE_FASHION_MODEL", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("VISIONLAKE_MODEL_CACHE", str(tmp_path / "no-models"))  # no offline backbone either
     import visionlake.fashion.analyser as an
 
     monkeypatch.setattr(an, "_warned", False)

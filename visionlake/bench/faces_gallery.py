@@ -226,8 +226,11 @@ def sample_distractors(model: dict[str, np.ndarray], n: int, per_identity: int =
 
 def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dlib", workers: int = 2,
                  kind: str = "auto", nlist: int | None = None, nprobe: int | None = None,
-                 queries: int = 1000, log: Any = None, gallery_jitters: int = 0) -> dict[str, Any]:
-    """The measurements of ``bench identify`` (see the command's help)."""
+                 queries: int = 1000, log: Any = None, gallery_jitters: int = 0,
+                 layer_probes: int = 200) -> dict[str, Any]:
+    """The measurements of ``bench identify`` (see the command's help); ``layer_probes`` > 0 adds
+    ``through_layers``: per-probe latency through the Gallery object and the service
+    (:mod:`visionlake.bench.identify_layers`) on a lake holding the real gallery."""
     import faiss
 
     from visionlake.index.faiss_index import FaissIndex
@@ -297,6 +300,10 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
     rank1 = rank1_of(approx_top)
     rank1_exact = rank1_of(exact_top)
     desc = index.describe()
+    layers = None
+    if layer_probes > 0:
+        layers = _layers(g_vecs, g_labels, p_vecs[q_rows[:layer_probes]], list(p_labels[q_rows[:layer_probes]]),
+                         name, log)
     return {
         "pack": name,
         "images": len(rels),
@@ -320,7 +327,44 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "index": {"kind": desc["kind"], "nlist": desc["nlist"], "nprobe": desc["nprobe"]},
         "distractor_realism": realism,
+        "through_layers": layers,
     }
+
+
+def _layers(g_vecs: np.ndarray, g_labels: np.ndarray, probes: np.ndarray, truth: list[str], pack: str,
+            log: Any = None) -> dict[str, Any]:
+    """The real gallery in a temporary lake (one enrolled face per person), probes through both layers."""
+    import tempfile
+
+    from visionlake.bench.identify_layers import build_faces_lake, run_layers
+
+    names = sorted(set(g_labels.tolist()))
+    pos = {n: i for i, n in enumerate(names)}
+    owners = np.array([pos[x] for x in g_labels.tolist()])
+    with tempfile.TemporaryDirectory(prefix="vl-bench-identify-") as tmp:
+        root = Path(tmp) / "lake"
+        build_faces_lake(root, g_vecs, owners, names, pack)
+        if log:
+            log(f"layers: {len(g_vecs)} enrolled faces, {len(probes)} probes through Gallery and service")
+        return {"gallery_faces": len(g_vecs), **run_layers(root, probes, truth, None)}
+
+
+def run_layers_synthetic(faces: int, probes: int) -> dict[str, Any]:
+    """``bench identify --synthetic N``: the layers only, on bench api's synthetic gallery (no LFW)."""
+    import tempfile
+
+    from visionlake.bench.identify_layers import build_faces_lake, run_layers, synthetic
+
+    vecs, owners, names, p, truth = synthetic(faces, probes)
+    with tempfile.TemporaryDirectory(prefix="vl-bench-identify-") as tmp:
+        root = Path(tmp) / "lake"
+        t0 = time.perf_counter()
+        build_faces_lake(root, vecs, owners, names, "bench-synthetic-128")
+        setup = time.perf_counter() - t0
+        return {"bench": "identify --synthetic", "gallery_faces": faces, "gallery_people": len(names),
+                "setup_s": round(setup, 1), "threshold": 0.5, "cpu_count": os.cpu_count(),
+                "loadavg": [round(x, 2) for x in os.getloadavg()],
+                "through_layers": run_layers(root, p, truth, 0.5)}
 
 
 def _realism(vecs: np.ndarray, labels: np.ndarray, dvecs: np.ndarray, n: int = 2000) -> dict[str, Any]:

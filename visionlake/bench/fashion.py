@@ -197,7 +197,7 @@ def run_fashion(data: Path | None = None, id_range: tuple[int, int] | None = Non
                 tag_images: int = 32, batch_size: int = 16, train_images: int = 600,
                 search_vectors: int = 100_000, model_dir: str | None = None,
                 skip: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Every part of ``bench fashion`` not in ``skip`` (colour, throughput, train, search), one report."""
+    """Every part of ``bench fashion`` not in ``skip`` (colour, throughput, train, search, backbone), one report."""
     folder = data or shared_data_dir() / "fashion_products"
     if not (folder / "styles.csv").exists() or not (folder / "images").is_dir():
         raise BadInput(f"{folder} does not hold images/ and styles.csv (see --data)")
@@ -223,4 +223,19 @@ def run_fashion(data: Path | None = None, id_range: tuple[int, int] | None = Non
             report["train_real_model"] = {"skipped": exc.message}
     if "search" not in skip:
         report.update(search_benchmark(search_vectors))
+    if "backbone" not in skip:
+        report.update(backbone_part(folder, tuple(id_range) if id_range else None, batch_size))
     return report
+
+
+def backbone_part(folder: Path, id_range: tuple[int, int] | None, batch_size: int) -> dict[str, Any]:
+    """Offline-backbone heads and search: trained outside ``id_range`` (default 14000-15999), scored inside."""
+    from visionlake.bench.fashion_backbone import REPORT_IDS, backbone_benchmark
+    from visionlake.fashion.backbone import BackboneModel
+
+    try:
+        model = BackboneModel(batch_size=max(batch_size, 1))
+    except ModelUnavailable as exc:
+        print(f"backbone part skipped: {exc.message}", file=sys.stderr)
+        return {"backbone_skipped": exc.message}
+    return backbone_benchmark(folder, id_range or REPORT_IDS, model)

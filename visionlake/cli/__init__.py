@@ -23,7 +23,8 @@ import typer
 GROUPS: list[tuple[str, str, str]] = [
     ("visionlake.cli.collections", "collections", "Create, list and delete collections in a lake."),
     ("visionlake.cli.images", "images", "List images of a collection, filtered by metadata."),
-    ("visionlake.cli.keys", "keys", "API keys for the service."),
+    ("visionlake.cli.keys", "keys", "API keys for the service; rotate the lake key."),
+    ("visionlake.cli.audit", "audit", "Verify the tamper-evident audit log."),
     ("visionlake.cli.models", "models", "Model files: list, fetch (verified by SHA-256), verify, path."),
     ("visionlake.cli.bench", "bench", "Benchmarks that print JSON."),
 ]

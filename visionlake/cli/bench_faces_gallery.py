@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from visionlake.bench.faces_gallery import DEFAULT_CACHE, run_cluster, run_identify
+from visionlake.bench.faces_gallery import DEFAULT_CACHE, run_cluster, run_identify, run_layers_synthetic
 from visionlake.cli.common import err_console, print_json
 from visionlake.config import shared_data_dir
 
@@ -27,14 +27,23 @@ def register(app: typer.Typer) -> None:
         queries: Annotated[int, typer.Option("--queries", help="Single queries timed for latency.")] = 1000,
         gallery_jitters: Annotated[int, typer.Option("--gallery-jitters", help="Embed the gallery as "
                                                      "`faces enroll` does (its default is 10); 0 = plain.")] = 0,
+        layer_probes: Annotated[int, typer.Option("--layer-probes", help="Probes timed through the Gallery "
+                                                  "object and the HTTP service (0 = skip).")] = 200,
+        synthetic: Annotated[int, typer.Option("--synthetic", help="Skip LFW: time only the Gallery and service "
+                                               "layers on N synthetic 128-d faces (bench api's gallery).")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     ) -> None:
         """Rank-1 identification on LFW (gallery: first photo of each person with 2+ photos, plus the
         people with one photo; probes: their other photos) with N distractors drawn from a Gaussian
-        fitted to the real embeddings; recall@1 of the index vs exact search; latency; build time; RSS."""
+        fitted to the real embeddings; recall@1 of the index vs exact search; latency; build time; RSS;
+        and per-probe latency through the Gallery object and the HTTP service (``through_layers``)."""
+        if synthetic:
+            print_json(run_layers_synthetic(synthetic, max(layer_probes, 1)))
+            return
         root = data or shared_data_dir() / "lfw"
         out = run_identify(root, distractors, cache, workers=workers, kind=kind, nlist=nlist, nprobe=nprobe,
-                           queries=queries, log=lambda m: err_console.print(m), gallery_jitters=gallery_jitters)
+                           queries=queries, log=lambda m: err_console.print(m), gallery_jitters=gallery_jitters,
+                           layer_probes=layer_probes)
         print_json(out)
 
     @app.command("cluster")

@@ -26,9 +26,10 @@ def register(app: typer.Typer) -> None:
         model_dir: Annotated[str | None, typer.Option("--model-dir", envvar="VISIONLAKE_FASHION_MODEL",
                                                       help="Real model folder for the train part.")] = None,
         skip: Annotated[list[str] | None,
-                        typer.Option(help="Parts to skip: colour, throughput, train, search.")] = None,
+                        typer.Option(help="Parts to skip: colour, throughput, train, search, backbone.")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON (always JSON).")] = True,
     ) -> None:
-        """Colour accuracy, tagging throughput vs plain open_clip, heads' cross-validation, search latency."""
+        """Colour accuracy, tagging throughput vs plain open_clip, heads' cross-validation, search latency,
+        and the offline backbone's heads and search (trained outside --id-range, scored inside)."""
         print_json(run_fashion(data, tuple(id_range) if id_range else None, limit, tag_images, batch_size,
                                train_images, search_vectors, model_dir, frozenset(skip or [])))

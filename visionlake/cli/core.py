@@ -52,6 +52,11 @@ def register(app: typer.Typer) -> None:
             paths = ", ".join(f"{k} {v}" for k, v in sorted(c["paths"].items())) or "-"
             t.add_row(c["name"], c["purpose"], str(c["images"]), paths, _mb(c["bytes_on_disk"]), idx)
         console.print(t)
+        for c in data["collections"]:  # which model embedded each fashion collection (queries must match)
+            m = c.get("fashion_model")
+            if m:
+                kind = "image and text" if m.get("text") else "image only: search by photo, heads on your labels"
+                console.print(f"{c['name']}: fashion model {m.get('name')} ({m.get('dim')}-d, {kind})")
 
     @app.command()
     def ingest(

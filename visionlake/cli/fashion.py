@@ -42,35 +42,56 @@ def colour_cmd(images: Annotated[list[Path], typer.Argument(help="Photos.")], js
 @app.command("tag")
 def tag_cmd(
     images: Annotated[list[Path], typer.Argument(help="Photos.")],
+    collection: Annotated[str | None, collection_option(
+        "Use this collection's model and the heads trained on its labels.")] = None,
     model_dir: ModelDirOption = None,
     backend: BackendOption = "onnx",
     threshold: Annotated[float, typer.Option(help="Below this probability the answer is 'unsure'.")] = 0.4,
     batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 16,
     threads: Annotated[int | None, typer.Option(help="Inference threads (default: all cores).")] = None,
     taxonomy: Annotated[Path | None, typer.Option(help="Your taxonomy YAML (extends the default).")] = None,
+    lake: LakeOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Tag photos with every taxonomy attribute (zero-shot) plus their colours."""
+    """Tag photos: trained heads (with -c), zero-shot attributes (text-capable model) and colours.
+
+    Each result says which model answered; an image-only backbone answers with heads and colour only.
+    """
     from visionlake.fashion.colour import analyse_colours
     from visionlake.fashion.search import load_image
-    from visionlake.fashion.tagger import FashionTagger, load_model
+    from visionlake.fashion.tagger import FashionTagger, choose_model, load_heads, model_for_collection
     from visionlake.fashion.taxonomy import load_taxonomy
+    from visionlake.lake import Lake
 
     pics = [load_image(p) for p in images]
     tax = load_taxonomy(taxonomy)
-    model = load_model(model_dir, backend, batch_size=batch_size, threads=threads)
-    _emb, tags = FashionTagger(model, tax, threshold=threshold).tag(pics)
+    heads = {}
+    if collection is not None:
+        lk = Lake(lake, create=False)
+        model = model_for_collection(lk, collection, model_dir, backend, batch_size=batch_size, threads=threads)
+        heads = load_heads(lk.collection_dir(collection) / "heads")
+    else:
+        model = choose_model(model_dir, backend, batch_size=batch_size, threads=threads)
+    tagger = FashionTagger(model, tax, threshold=threshold, heads=heads)
+    _emb, tags = tagger.tag(pics)
+    note = None
+    if not tagger.text_capable and not heads:
+        note = (f"{tagger.model_name} has no text tower: no zero-shot tags; train heads on your labels "
+                "(fashion train -c COLLECTION --label-column COLUMN) and tag with -c COLLECTION")
     results = []
     for p, im, ts in zip(images, pics, tags, strict=True):
-        results.append({"path": str(p), "tags": [t.to_dict() for t in ts],
+        results.append({"path": str(p), "model": tagger.model_name, "tags": [t.to_dict() for t in ts],
                         "colour": analyse_colours(im).to_dict()})
     if json_out:
-        print_json(results)
+        print_json(results if note is None else [{**r, "note": note} for r in results])
         return
     for r in results:
-        console.print(f"[bold]{r['path']}[/]  colour: {r['colour']['family']}")
+        console.print(f"[bold]{r['path']}[/]  model: {r['model']}  colour: {r['colour']['family']}")
         for t in r["tags"]:
-            console.print(f"  {t['region']:5} {t['attribute']:10} {t['value']:14} {t['confidence']:.2f}")
+            console.print(f"  {t['region']:5} {t['attribute']:12} {t['value']:16} {t['confidence']:.2f} "
+                          f"({t['source']})")
+    if note:
+        console.print(f"[yellow]{note}[/]")
 
 
 @app.command("train")
@@ -108,7 +129,7 @@ def search_cmd(
     """Photo -> similar looks, or words -> looks, with metadata filters inside the index query."""
     from visionlake.errors import BadInput
     from visionlake.fashion.search import parse_where, results_json, search
-    from visionlake.fashion.tagger import load_model
+    from visionlake.fashion.tagger import model_for_collection
     from visionlake.lake import Lake
 
     if (image is None) == (text is None):
@@ -120,7 +141,7 @@ def search_cmd(
     if image is not None and image.isdigit() and not Path(image).exists():
         query_image = int(image)
     else:
-        model = load_model(model_dir, backend)
+        model = model_for_collection(lk, collection, model_dir, backend)  # the space the collection lives in
     results = search(lk, collection, image=query_image, text=text, where=filters, top=top, model=model)
     if json_out:
         print_json({"collection": collection, "where": filters, "results": results_json(results)})

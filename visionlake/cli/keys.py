@@ -70,8 +70,9 @@ def rotate_lake_key_cmd(lake: LakeOption = None, json_out: JsonOption = False) -
     """Re-encrypt every face template and encrypted index file under a new lake key, then retire the old one.
 
     Crash-safe: the old key stays in keys/lake.key until everything is re-encrypted; if the command
-    is interrupted, run it again and it finishes (other commands refuse until then). Back up the
-    new keys/lake.key afterwards: old backups of the key no longer open this lake.
+    is interrupted, run it again and it finishes (other commands refuse until then). Stop a running
+    `visionlake serve` first (it holds the old key in memory). Back up the new keys/lake.key
+    afterwards: old backups of the key no longer open this lake.
     """
     from visionlake.keyring import rotate_lake_key
     from visionlake.lake import Lake

@@ -167,12 +167,12 @@ class FaceGeneration(Base):
 #: (trigger name, table, event) kept by :func:`after_schema`; faces change identity only through these
 #: columns (a group assignment does not change who a gallery can name).
 _GENERATION_TRIGGERS = (
-    ("vl_facegen_faces_ins", "faces", "INSERT", "NEW"),
-    ("vl_facegen_faces_upd", "faces", "UPDATE OF person_id, embedding, pack, collection_id", "NEW"),
-    ("vl_facegen_faces_del", "faces", "DELETE", "OLD"),
-    ("vl_facegen_people_ins", "people", "INSERT", "NEW"),
-    ("vl_facegen_people_upd", "people", "UPDATE OF name, collection_id", "NEW"),
-    ("vl_facegen_people_del", "people", "DELETE", "OLD"),
+    ("vl_facegen2_faces_ins", "faces", "INSERT", "NEW"),
+    ("vl_facegen2_faces_upd", "faces", "UPDATE OF person_id, embedding, pack, collection_id", "NEW"),
+    ("vl_facegen2_faces_del", "faces", "DELETE", "OLD"),
+    ("vl_facegen2_people_ins", "people", "INSERT", "NEW"),
+    ("vl_facegen2_people_upd", "people", "UPDATE OF name, collection_id", "NEW"),
+    ("vl_facegen2_people_del", "people", "DELETE", "OLD"),
 )
 #: Columns added to ``audit_log`` after lakes already existed (``create_all`` does not add columns).
 _AUDIT_COLUMNS = (("ids_salt", "VARCHAR(32)"), ("ids_digest", "VARCHAR(64)"), ("mac", "VARCHAR(64)"))
@@ -203,13 +203,18 @@ def after_schema(engine: Any) -> None:
     if dialect == "sqlite":
         with engine.connect() as conn:
             present = set(conn.execute(text(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'vl_facegen_%'")).scalars())
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'vl_facegen%'")).scalars())
         if present != {t[0] for t in _GENERATION_TRIGGERS}:
             with engine.begin() as conn:
+                for name in present:  # an older version of the triggers
+                    conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
                 for name, table, event, row in _GENERATION_TRIGGERS:
+                    # no INSERT OR IGNORE: inside a foreign-key action (people delete -> faces SET NULL)
+                    # SQLite applies the outer statement's ABORT policy to the trigger's INSERT
                     conn.execute(text(
                         f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {table} FOR EACH ROW BEGIN "
-                        f"INSERT OR IGNORE INTO face_generations (collection_id, n) VALUES ({row}.collection_id, 0); "
+                        f"INSERT INTO face_generations (collection_id, n) SELECT {row}.collection_id, 0 "
+                        f"WHERE NOT EXISTS (SELECT 1 FROM face_generations WHERE collection_id = {row}.collection_id); "
                         f"UPDATE face_generations SET n = n + 1 WHERE collection_id = {row}.collection_id; END"))
     elif dialect == "postgresql":
         with engine.connect() as conn:

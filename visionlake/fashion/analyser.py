@@ -75,12 +75,13 @@ class TaggerAnalyser(Analyser):
     def prepare(self, ctx: WorkerContext) -> None:
         global _warned
         self._prepared = True
-        from visionlake.fashion.tagger import FashionTagger, load_heads, load_model
+        from visionlake.fashion.tagger import MODEL_SETTING, FashionTagger, choose_model, load_heads
         from visionlake.fashion.taxonomy import load_taxonomy
 
-        try:
-            model = load_model(self.model_ref, self.backend, quantized=self.quantized,
-                               batch_size=self.batch_size, threads=self.threads or _worker_threads())
+        try:  # FashionSigLIP first; the offline backbone when it cannot be had; the collection's own if recorded
+            model = choose_model(self.model_ref, self.backend, recorded=(ctx.settings or {}).get(MODEL_SETTING),
+                                 quantized=self.quantized, batch_size=self.batch_size,
+                                 threads=self.threads or _worker_threads())
         except ModelUnavailable as exc:
             if not _warned:
                 log.warning("fashion tagger skipped (colour still runs): %s", exc.message)
@@ -96,9 +97,12 @@ class TaggerAnalyser(Analyser):
             self.prepare(ctx)
         if self.tagger is None or not images:
             return [{} for _ in images]
+        from visionlake.fashion.tagger import model_record
+
         emb, tags = self.tagger.tag([i.image for i in images])
+        record = model_record(self.tagger.model, self.model_ref)
         return [{"embedding": e.astype(np.float32).tolist(), "tags": [t.to_dict() for t in ts],
-                 "model": getattr(self.tagger.model, "name", "")}
+                 "model": record["name"], "model_record": record}
                 for e, ts in zip(emb, tags, strict=True)]
 
     def persist(self, lake, session, collection, image_id, result) -> None:  # type: ignore[override]
@@ -115,6 +119,7 @@ class TaggerAnalyser(Analyser):
             session.add(FashionTag(image_id=image_id, attribute=t["attribute"], value=t["value"],
                                    confidence=float(t["confidence"]), region=t.get("region", "whole"),
                                    source=t.get("source", "zero-shot")))
+        _record_model(session, collection, result.get("model_record"))
         img = session.get(Image, image_id)
         meta = {k: v for k, v in ((img.meta if img is not None else None) or {}).items()
                 if isinstance(v, str | int | float | bool)}
@@ -131,6 +136,22 @@ class TaggerAnalyser(Analyser):
             if index is not None:
                 index.save()
         self._dirty.discard(collection.name)
+
+
+def _record_model(session: Any, collection: Any, record: dict[str, Any] | None) -> None:
+    """Remember, once, which model embedded the collection (queries and later ingestion must match)."""
+    from visionlake.catalog.models import Collection
+    from visionlake.fashion.tagger import MODEL_SETTING
+
+    if not record:
+        return
+    col = session.get(Collection, collection.id)
+    settings = dict(col.settings or {}) if col is not None else {}
+    if col is None or settings.get(MODEL_SETTING, {}).get("name") == record.get("name"):
+        return
+    settings[MODEL_SETTING] = record
+    col.settings = settings  # reassigned: JSON columns do not track in-place changes
+    collection.settings = settings
 
 
 def _worker_threads() -> int:

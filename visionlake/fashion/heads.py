@@ -67,13 +67,26 @@ class TrainedHead:
         return cls(**d)
 
 
+#: logistic-regression inverse regularisation, chosen on product ids 10000-13999 only (train on three
+#: blocks of 1,000 ids, score the fourth; articleType, L2-normalised EfficientNet-Lite0 features):
+#: C=1 0.798, 4 0.823, 16 0.832, 64 0.831 (scripts/select_backbone_params.py,
+#: docs/benchmarks/fashion-backbone-selection.json)
+HEAD_C = 16.0
+
+
+def make_classifier(c: float | None = None) -> Any:
+    """The head classifier every caller (train, bench) uses, so a measured setting is the shipped one."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=3000, C=HEAD_C if c is None else c)
+
+
 def fit_head(embeddings: np.ndarray, labels: list[str], column: str, folds: int = 5, min_per_class: int = 2,
              seed: int = 0) -> TrainedHead:
     """Fit a logistic-regression head and measure stratified k-fold accuracy.
 
     Classes with fewer than ``min_per_class`` examples are dropped (they cannot be validated).
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     x = np.asarray(embeddings, dtype=np.float32)
@@ -87,7 +100,7 @@ def fit_head(embeddings: np.ndarray, labels: list[str], column: str, folds: int 
     if len(classes) < 2:
         raise BadInput(f"column {column!r} needs at least two labels with >= {min_per_class} images each; "
                        f"found {dict(counts)}")
-    clf = LogisticRegression(max_iter=2000, C=2.0)
+    clf = make_classifier()
     n_splits = int(min(folds, min(Counter(y.tolist()).values())))
     if n_splits >= 2:
         cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
@@ -140,13 +153,15 @@ def train(lake: Lake, collection: str, label_column: str, folds: int = 5) -> dic
     path = heads_dir(lake, collection) / f"{_safe(label_column)}.joblib"
     head.save(path)
     col = lake.collection(collection)
+    model_name = str(((col.settings or {}).get("fashion_model") or {}).get("name", ""))
     rel = str(path.relative_to(lake.root))
     with lake.session() as s:
         s.execute(delete(FashionHead).where(FashionHead.collection_id == col.id,
                                             FashionHead.label_column == label_column))
         s.add(FashionHead(collection_id=col.id, label_column=label_column, path=rel, classes=head.classes,
-                          samples=head.samples, cv_accuracy=head.cv_accuracy))
-    return {"collection": collection, "label_column": label_column, "classes": len(head.classes),
+                          samples=head.samples, cv_accuracy=head.cv_accuracy, model_name=model_name))
+    return {"collection": collection, "label_column": label_column, "model": model_name,
+            "classes": len(head.classes),
             "samples": head.samples, "cv_accuracy": round(head.cv_accuracy, 4), "folds": folds, "path": rel,
             "skipped_unlabelled": len(ids) - len(keep)}
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
-from visionlake.errors import BadInput
+from visionlake.errors import BadInput, ModelUnavailable
 from visionlake.fashion.onnx_tagger import OnnxFashionModel, Tag, ZeroShotTagger
 from visionlake.fashion.taxonomy import Taxonomy, load_taxonomy
 
@@ -38,6 +38,71 @@ def load_model(model: str | os.PathLike[str] | None = None, backend: str = "onnx
     raise BadInput(f"unknown backend {backend!r}; choose onnx or open_clip")
 
 
+#: collection setting where the model that embedded the collection is recorded (shown by ``info``)
+MODEL_SETTING = "fashion_model"
+
+
+def is_backbone_ref(model: str | os.PathLike[str] | None) -> bool:
+    from visionlake.fashion.backbone import BACKBONE_NAME
+
+    return model is not None and str(model) == BACKBONE_NAME
+
+
+def choose_model(model: str | os.PathLike[str] | None = None, backend: str = "onnx", *,
+                 recorded: dict[str, Any] | None = None, quantized: bool = False, batch_size: int = 16,
+                 threads: int | None = None) -> Any:
+    """The fashion model to use, in order of preference.
+
+    * ``recorded`` (what a collection was embedded with) wins: queries must live in the same space;
+    * ``model == "efficientnet-lite0"`` (or ``VISIONLAKE_FASHION_MODEL``) asks for the backbone;
+    * otherwise FashionSigLIP (a local folder, or the hub), the only model that also reads text;
+    * when that cannot be had and no folder was named explicitly, the offline EfficientNet-Lite0
+      backbone from the model cache (``visionlake models fetch efficientnet-lite0``).
+
+    Raises ModelUnavailable naming both ways out when neither is there.
+    """
+    from visionlake.fashion.backbone import BACKBONE_NAME, BackboneModel
+
+    if recorded and recorded.get("name") == BACKBONE_NAME:
+        return BackboneModel(batch_size=max(batch_size, 1), threads=threads)
+    if recorded and recorded.get("ref") and model is None:
+        model = recorded["ref"]
+    ref = model if model is not None else os.environ.get("VISIONLAKE_FASHION_MODEL") or None
+    if is_backbone_ref(ref):
+        return BackboneModel(batch_size=max(batch_size, 1), threads=threads)
+    try:
+        return load_model(model, backend, quantized=quantized, batch_size=batch_size, threads=threads)
+    except ModelUnavailable as first:
+        if ref is not None or recorded:  # the user (or the collection) named this model: no silent swap
+            raise
+        try:
+            return BackboneModel(batch_size=max(batch_size, 1), threads=threads)
+        except ModelUnavailable as second:
+            raise ModelUnavailable(
+                f"{first.message}. Or, offline: `visionlake models fetch {BACKBONE_NAME}` gives an image-only "
+                f"backbone (search by photo, heads on your labels) [{second.message}]") from None
+
+
+def model_record(model: Any, ref: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """What is recorded per collection about the model that embedded it."""
+    rec = {"name": str(getattr(model, "name", "")), "backend": str(getattr(model, "backend", "")),
+           "dim": int(getattr(model, "dim", 0)), "text": bool(getattr(model, "text_capable", True))}
+    if ref is not None and not is_backbone_ref(ref):
+        rec["ref"] = str(ref)
+    return rec
+
+
+def model_for_collection(lake: Any, collection: str, model: str | os.PathLike[str] | None = None,
+                         backend: str = "onnx", **kwargs: Any) -> Any:
+    """The model a collection's vectors came from (so a query lands in the same space)."""
+    col = lake.collection(collection)
+    settings = col.settings or {}
+    opts = settings.get("tagger_options") or {}
+    return choose_model(model if model is not None else opts.get("model"),
+                        backend if backend != "onnx" else opts.get("backend", "onnx"),
+                        recorded=settings.get(MODEL_SETTING), **kwargs)
+
+
 class FashionTagger:
     """Embeds photos and answers every taxonomy attribute; trained heads override zero-shot answers."""
 
@@ -51,15 +116,30 @@ class FashionTagger:
         self.regions = regions
         self.threshold = threshold
 
+    @property
+    def text_capable(self) -> bool:
+        """Whether zero-shot (text) tags can be given; image-only backbones answer with heads only."""
+        return bool(getattr(self.model, "text_capable", True))
+
+    @property
+    def model_name(self) -> str:
+        return str(getattr(self.model, "name", ""))
+
     def tag(self, images: Sequence[PILImage.Image], with_scores: bool = False
             ) -> tuple[np.ndarray, list[list[Tag]]]:
         """(embeddings, tags per image). Region tags (upper/lower) are added for whole-person photos."""
         emb = self.model.embed_images(list(images))
-        tags = self.zero_shot.tag_embeddings(emb, "whole", with_scores=with_scores)
+        text = self.text_capable
+        tags = (self.zero_shot.tag_embeddings(emb, "whole", with_scores=with_scores) if text
+                else [[] for _ in range(len(emb))])
         for column, head in self.heads.items():
+            if getattr(head, "dim", emb.shape[1]) != emb.shape[1]:  # trained on another model's vectors
+                log.warning("head %r expects %s-d embeddings, %s gives %s-d: skipped (train it again)",
+                            column, head.dim, self.model_name, emb.shape[1])
+                continue
             for i, t in enumerate(head.predict_tags(emb, column, self.threshold)):
                 tags[i] = [x for x in tags[i] if x.attribute != column] + [t]
-        if self.regions:
+        if self.regions and text:  # region tags are zero-shot answers: text models only
             from visionlake.fashion.regions import crop_regions
 
             crops: list[tuple[int, str, PILImage.Image]] = []

@@ -84,19 +84,22 @@ def _fashion_collection(st: Any, name: str, who: Any) -> Any:
 
 def _model_key(col: Any) -> str:
     opts = (col.settings or {}).get("tagger_options") or {}
-    return f"{opts.get('backend', 'onnx')}:{opts.get('model')}"
+    recorded = ((col.settings or {}).get("fashion_model") or {}).get("name")
+    return f"{opts.get('backend', 'onnx')}:{opts.get('model')}:{recorded}"
 
 
 def _model(st: Any, col: Any) -> Any:
     """The collection's embedding model, loaded once per server (ModelUnavailable -> 503)."""
-    from visionlake.fashion.tagger import load_model
+    from visionlake.fashion.tagger import MODEL_SETTING, choose_model
 
     opts = (col.settings or {}).get("tagger_options") or {}
     ref = opts.get("model")
     key = _model_key(col)
     with _model_lock:
-        if key not in st.fashion_models:
-            st.fashion_models[key] = load_model(ref, opts.get("backend", "onnx"), quantized=bool(opts.get("quantized")))
+        if key not in st.fashion_models:  # the model the collection was embedded with (FashionSigLIP or backbone)
+            st.fashion_models[key] = choose_model(ref, opts.get("backend", "onnx"),
+                                                  quantized=bool(opts.get("quantized")),
+                                                  recorded=(col.settings or {}).get(MODEL_SETTING))
         return st.fashion_models[key]
 
 
