@@ -35,6 +35,7 @@ def test_wide_csv_with_train_end(tmp_path: Path) -> None:
     assert fc.iloc[0, 0] == df.index[140]
 
 
+@pytest.mark.heavy  # benchmark-sized: the full HERMES F1 benchmark (100 series), minutes on a loaded machine
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_hermes_f1_beats_published(data_dir: Path, tmp_path: Path) -> None:
