@@ -10,13 +10,27 @@ from visionlake.config import shared_data_dir
 
 
 @pytest.fixture
-def lake(tmp_path: Path):
-    """A fresh embedded lake in a temporary folder."""
+def lake(tmp_path: Path, request: pytest.FixtureRequest):
+    """A fresh embedded lake in a temporary folder; ``visionlake check`` must pass on what the test leaves."""
     from visionlake.lake import Lake
 
     lk = Lake(tmp_path / "lake")
     yield lk
     lk.close()
+    assert_lake_checks(lk.root, request)
+
+
+def assert_lake_checks(root: Path, request: pytest.FixtureRequest | None = None) -> None:
+    """Issue 12: every lake a test leaves behind passes ``visionlake check`` (catalog, indexes vs
+    catalog, derived files, key). Tests that damage their lake on purpose mark ``damages_lake``."""
+    if request is not None and request.node.get_closest_marker("damages_lake") is not None:
+        return
+    if not (root / "lake.json").exists():
+        return
+    from visionlake.check import check_lake
+
+    rep = check_lake(root)
+    assert rep["ok"], f"visionlake check fails on the lake this test left: {rep['problems']}"
 
 
 @pytest.fixture(scope="session")

@@ -14,13 +14,16 @@ base     errors, config, faults, areas                   user-facing errors, set
                                                          name: tables, routes, CLI groups, lake
                                                          hooks, encrypted columns) and extras
 core     crypto, keyring, imageio, models, catalog,      encryption and the lake key, image input,
-         index, lakefiles, lake                          model files, catalog tables, vector
-                                                         indexes, atomic lake files, the lake
-                                                         folder; may use each other (no cycles)
+         index, lakefiles, locks, resync, lake           model files, catalog tables, vector
+                                                         indexes, atomic lake files, write locks,
+                                                         index resync (areas' spaces reached through
+                                                         visionlake.areas), the lake folder; may use
+                                                         each other (no cycles)
 plug-ins analysers                                       the analyser interface ingestion runs
 library  faces, fashion, trends, ingest                  what the product does; independent of
                                                          each other (faces never imports ingest)
-service  service                                         HTTP API over the library
+service  service, check                                  HTTP API over the library; lake check and
+                                                         repair (read every area)
 bench    bench                                           measurements of the library and service
                                                          (never imported by them)
 cli      cli                                             the command line over all of the above
@@ -53,10 +56,11 @@ TESTS_DIR = Path(__file__).parent
 #: (layer, areas, whether areas of this layer may import each other). Lowest layer first.
 LAYERS: list[tuple[str, frozenset[str], bool]] = [
     ("base", frozenset({"errors", "config", "faults", "areas"}), True),
-    ("core", frozenset({"crypto", "keyring", "imageio", "models", "catalog", "index", "lakefiles", "lake"}), True),
+    ("core", frozenset({"crypto", "keyring", "imageio", "models", "catalog", "index", "lakefiles", "locks", "resync",
+                        "lake"}), True),
     ("plug-ins", frozenset({"analysers"}), False),
     ("library", frozenset({"faces", "fashion", "trends", "ingest"}), False),
-    ("service", frozenset({"service"}), False),
+    ("service", frozenset({"service", "check"}), False),
     ("bench", frozenset({"bench"}), False),
     ("cli", frozenset({"cli"}), False),
     ("entry", frozenset({"__main__", "visionlake"}), False),

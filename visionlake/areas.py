@@ -36,6 +36,19 @@ class SealedColumn:
 
 
 @dataclass(frozen=True)
+class IndexSpace:
+    """How a vector space derived from the catalog is listed and resynced (``"module:function"`` refs).
+
+    ``sync(lake, collection, save=, backfill=)`` makes the index hold exactly the catalog's vectors;
+    ``catalog_ids(lake, collection_id)`` and ``catalog_dim(lake, collection_id)`` describe them.
+    """
+
+    sync: str
+    catalog_ids: str
+    catalog_dim: str
+
+
+@dataclass(frozen=True)
 class Area:
     """One area and the places it plugs into, each named as a module (or ``"module:attribute"``)."""
 
@@ -55,6 +68,8 @@ class Area:
     #: (name, ``"module:Class"``) of the analysers ingestion runs, in order after the thumbnail, on a
     #: collection whose purpose is this area's name (none: the area is not a collection purpose).
     analysers: tuple[tuple[str, str], ...] = ()
+    #: The area's vector space derived from the catalog (its index is rebuilt and resynced from it).
+    index_space: IndexSpace | None = None
 
 
 AREAS: tuple[Area, ...] = (
@@ -64,11 +79,16 @@ AREAS: tuple[Area, ...] = (
          on_lake_open="visionlake.faces.erasure:finish_pending",
          sealed=(SealedColumn("visionlake.faces.models:Face", "embedding", "id",
                               b"visionlake:face-embedding:v1"),),
-         analysers=(("faces", "visionlake.faces.analyser:FaceAnalyser"),)),
+         analysers=(("faces", "visionlake.faces.analyser:FaceAnalyser"),),
+         index_space=IndexSpace("visionlake.faces.sync:sync_faces", "visionlake.faces.sync:faces_catalog_ids",
+                                "visionlake.faces.sync:collection_dim")),
     Area("fashion", "Tag garments, name colours, train heads on your labels, search looks.",
          "visionlake.fashion.models", "visionlake.service.routes.fashion", "visionlake.cli.fashion",
          analysers=(("colour", "visionlake.fashion.analyser:ColourAnalyser"),
-                    ("tagger", "visionlake.fashion.analyser:TaggerAnalyser"))),
+                    ("tagger", "visionlake.fashion.analyser:TaggerAnalyser")),
+         index_space=IndexSpace("visionlake.fashion.resync:sync_fashion",
+                                "visionlake.fashion.resync:fashion_catalog_ids",
+                                "visionlake.fashion.resync:fashion_catalog_dim")),
     Area("trends", "Attribute curves, rising/falling signals, forecasts and reports.",
          None, "visionlake.service.routes.trends", "visionlake.cli.trends"),
 )
@@ -102,6 +122,15 @@ def sealed_columns() -> Iterator[tuple[Any, SealedColumn]]:
             yield resolve(sealed.model), sealed
 
 
+#: Spaces whose index can be rebuilt from the catalog alone (an area with an ``index_space``).
+DERIVED_SPACES: tuple[str, ...] = tuple(a.name for a in AREAS if a.index_space)
+
+
+def index_space(space: str) -> IndexSpace | None:
+    """The :class:`IndexSpace` of the area named ``space`` (None: no index derived from the catalog)."""
+    return next((a.index_space for a in AREAS if a.name == space), None)
+
+
 def missing_extra(exc: ImportError) -> str | None:
     """The extra whose absence caused ``exc``, or None when it is anything else (our own code included)."""
     name = (getattr(exc, "name", None) or "").split(".")[0]
@@ -111,5 +140,5 @@ def missing_extra(exc: ImportError) -> str | None:
     return None
 
 
-__all__ = ["AREAS", "EXTRAS", "Area", "SealedColumn", "lake_open_hooks", "missing_extra", "resolve",
-           "sealed_columns"]
+__all__ = ["AREAS", "DERIVED_SPACES", "EXTRAS", "Area", "IndexSpace", "SealedColumn", "index_space",
+           "lake_open_hooks", "missing_extra", "resolve", "sealed_columns"]

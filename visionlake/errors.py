@@ -44,3 +44,26 @@ class ModelUnavailable(VisionLakeError):
 
     code = "model_unavailable"
     exit_code = 5
+
+
+class LakeDamaged(VisionLakeError):
+    """A lake file (settings, catalog, index, key) is unreadable or inconsistent.
+
+    The message names the file, so that one line tells the user what broke; ``visionlake check``
+    lists every problem and ``visionlake repair`` rebuilds what can be derived again.
+    """
+
+    code = "lake_damaged"
+    exit_code = 1
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"damaged lake file {self.path}: {problem}; run 'visionlake check'")
+
+
+class Busy(VisionLakeError):
+    """Another process holds the lock this operation needs (e.g. an ingest into the same collection)."""
+
+    code = "busy"
+    exit_code = 1

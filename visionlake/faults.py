@@ -27,7 +27,7 @@ ENV = "VISIONLAKE_CRASH_AT"
 CRASH_POINTS: dict[str, str] = {
     "ingest.chunk.before_commit": "writer: rows of a chunk added, transaction not yet committed",
     "ingest.chunk.committed": "writer: a chunk's catalog transaction committed, indexes not yet synced",
-    "ingest.index.synced": "writer: vectors of a committed chunk added to the in-memory index, not saved",
+    "ingest.finalize.before_save": "end of an ingest run: every chunk committed, indexes not yet saved",
     "index.save.data_written": "index save: new index data file written, manifest not yet replaced",
     "index.save.committed": "index save: manifest replaced (the new index is the current one)",
     "enroll.catalog.committed": "enroll: faces/person committed to the catalog, index not yet saved",

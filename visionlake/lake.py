@@ -15,6 +15,7 @@ Nothing here needs a server: the embedded default is SQLite + FAISS files.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -28,7 +29,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from visionlake.catalog.db import create_catalog_engine, ensure_schema, sqlite_url
 from visionlake.catalog.models import Collection, Image, SourcePath
 from visionlake.config import lake_path
-from visionlake.errors import AlreadyExists, BadInput, NotFound
+from visionlake.errors import AlreadyExists, BadInput, LakeDamaged, NotFound
+
+log = logging.getLogger(__name__)
 
 PURPOSE_NAMES = ("plain", "faces", "fashion")
 #: Embedding spaces the analysers write (one vector index each per collection).
@@ -41,22 +44,25 @@ class Lake:
     def __init__(self, root: str | os.PathLike[str] | None = None, catalog_url: str | None = None,
                  create: bool = True) -> None:
         self.root = lake_path(root).resolve()
+        private_umask()
         settings_file = self.root / "lake.json"
         if not settings_file.exists():
             if not create:
                 raise NotFound(f"no lake at {self.root}; run 'visionlake init' first")
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             settings = {"version": 1, "catalog_url": catalog_url, "index": "faiss"}
             settings_file.write_text(json.dumps(settings, indent=2))
-        self.settings: dict[str, Any] = json.loads(settings_file.read_text())
+        self.settings: dict[str, Any] = read_settings(settings_file)
         url = catalog_url or self.settings.get("catalog_url") or os.environ.get("VISIONLAKE_CATALOG_URL")
+        self.read_only = not os.access(self.root, os.W_OK)
         self.catalog_url = url or sqlite_url(self.root / "catalog.sqlite")
-        self.engine = create_catalog_engine(self.catalog_url)
-        ensure_schema(self.engine)
+        self.engine = open_catalog(self.catalog_url, self.root / "catalog.sqlite", self.read_only)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._cipher = None
         self._indexes: dict[tuple[str, str], Any] = {}
         self._headers: dict[Path, tuple[int, dict[str, Any]]] = {}
+        self._resyncing: set[tuple[str, str]] = set()
+        self._rebuilt: set[tuple[str, str]] = set()
         from visionlake.keyring import register
 
         register(self)  # the audit log reaches the lake's keys from a session's engine
@@ -205,8 +211,13 @@ class Lake:
                 location: str | Path = self.collection_dir(collection) / "index" / space
             else:
                 location = engine
-            self._indexes[key] = open_index(location, dim=dim, metric=metric, cipher=cipher,  # type: ignore[arg-type]
-                                            collection=f"{collection}__{space}")
+            try:
+                ix = open_index(location, dim=dim, metric=metric, cipher=cipher,  # type: ignore[arg-type]
+                                collection=f"{collection}__{space}")
+            except LakeDamaged as exc:
+                ix = self._rebuild_damaged_index(exc, collection, space, location, dim, metric, cipher)
+            self._indexes[key] = ix
+            self._resync_on_open(collection, space)
         return self._indexes[key]
 
     def forget_index(self, collection: str, space: str | None = None) -> None:
@@ -230,7 +241,12 @@ class Lake:
                 return None
             cached = self._headers.get(path)
             if cached is None or cached[0] != mtime:
-                header = json.loads(path.read_text())
+                try:
+                    header = json.loads(path.read_text())
+                    if not isinstance(header, dict) or "dim" not in header:
+                        raise ValueError("no dim")
+                except (ValueError, UnicodeDecodeError) as exc:
+                    return self._damaged_header(collection, space, path, exc)
                 header.pop("metadata", None)
                 header["space"] = space
                 cached = (mtime, header)
@@ -292,12 +308,133 @@ class Lake:
         out["bytes_on_disk"] = _dir_bytes(self.root)
         return out
 
+    # ------------------------------------------------------------------ reliability (derived indexes)
+    def _rebuild_damaged_index(self, exc: LakeDamaged, collection: str, space: str, location: Any, dim: int,
+                               metric: str, cipher: Any) -> Any:
+        """A damaged index of a space derived from the catalog is rebuilt from it, not fatal.
+
+        Only FAISS folders of derived spaces qualify; anything else (an index of another space, a
+        Milvus error) is re-raised so that the command stops with the one-line message.
+        """
+        from visionlake.index.faiss_index import FaissIndex
+        from visionlake.resync import DERIVED_SPACES
+
+        if space not in DERIVED_SPACES or not isinstance(location, Path):
+            raise exc
+        log.warning("%s (rebuilding the %s index of %r from the catalog)", exc.problem, space, collection)
+        ix = FaissIndex(None, dim=dim, metric=metric, cipher=cipher)  # type: ignore[arg-type]
+        ix.path = location  # the next save replaces the damaged files as one unit
+        self._rebuilt.add((collection, space))
+        return ix
+
+    def _resync_on_open(self, collection: str, space: str) -> None:
+        """Check a freshly opened index against the catalog and repair it (missing vectors re-added,
+        extras removed). Saved when the lake is writable; a read-only lake keeps the fix in memory."""
+        from visionlake.resync import DERIVED_SPACES, sync_space
+
+        if space not in DERIVED_SPACES or (collection, space) in self._resyncing:
+            return
+        self._resyncing.add((collection, space))
+        try:
+            report = sync_space(self, collection, space, save=False, backfill=False)
+            changed = any(report.get(k) for k in ("added", "removed", "relabelled"))
+            if changed or (collection, space) in self._rebuilt:
+                log.info("%s index of %r resynced from the catalog: %s", space, collection, report)
+                try:
+                    self._indexes[(collection, space)].save()
+                    self._rebuilt.discard((collection, space))
+                except OSError as exc:  # read-only lake: keep the repaired copy in memory only
+                    log.info("index not saved (%s); repaired in memory", exc)
+        except NotFound:
+            pass
+        finally:
+            self._resyncing.discard((collection, space))
+
+    def _damaged_header(self, collection: str, space: str, path: Path, exc: Exception) -> dict[str, Any]:
+        """An unreadable ``index.json``: derived spaces take the dimension from the catalog (opening the
+        index then rebuilds it); any other space is a one-line error naming the file."""
+        from visionlake.resync import DERIVED_SPACES, catalog_dim
+
+        dim = catalog_dim(self, collection, space) if space in DERIVED_SPACES else None
+        if dim is None:
+            raise LakeDamaged(path, f"not a valid index header ({exc})") from None
+        return {"engine": "faiss", "dim": dim, "count": None, "space": space,
+                "damaged": f"{path.name}: not a valid index header"}
+
     def close(self) -> None:
         """Close indexes and the database engine."""
         for ix in self._indexes.values():
             ix.close()
         self._indexes.clear()
         self.engine.dispose()
+
+
+#: Values of lake.json's ``index`` that name a Milvus deployment (anything else but "faiss" is refused:
+#: it used to be taken as a folder and wrote FAISS files into the current directory).
+MILVUS_PREFIXES = ("milvus://", "milvus-lite:", "http://", "https://")
+
+
+def private_umask() -> None:
+    """Lake files hold faces and personal data: create them 0600 and folders 0700, like ``keys/``.
+
+    Done with the process umask (``| 0o077``) because thumbnails, crops, the catalog, its WAL and
+    index files are created in many places, by Pillow, SQLite and FAISS, not only by our own code.
+    """
+    old = os.umask(0o077)
+    os.umask(old | 0o077)
+
+
+def read_settings(path: Path) -> dict[str, Any]:
+    """``lake.json``, validated: damage is one line naming the file, never a traceback."""
+    try:
+        settings = json.loads(path.read_text())
+    except PermissionError:
+        raise LakeDamaged(path, "cannot be read (permissions)") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LakeDamaged(path, f"not valid JSON ({exc})") from None
+    if not isinstance(settings, dict):
+        raise LakeDamaged(path, "not a JSON object of settings")
+    engine = settings.get("index", "faiss")
+    if not isinstance(engine, str) or not (engine == "faiss" or engine.startswith(MILVUS_PREFIXES)
+                                           or engine.endswith(".db")):
+        raise LakeDamaged(path, f"'index' is {engine!r}: use \"faiss\" or a Milvus URI "
+                                "(milvus://HOST:PORT, milvus-lite:/path/file.db, http(s)://HOST:PORT)")
+    return settings
+
+
+def open_catalog(url: str, sqlite_file: Path, read_only: bool) -> Any:
+    """The catalog engine with its schema; a damaged catalog is a one-line :class:`LakeDamaged`.
+
+    A lake folder that this process cannot write is opened read-only (SQLite ``mode=ro``, or
+    ``immutable`` when even the WAL side files cannot be created), so ``info``, ``images list`` and
+    ``identify`` work on a read-only copy.
+    """
+    from sqlalchemy.exc import DatabaseError, OperationalError
+
+    candidates = [url]
+    if read_only and url == sqlite_url(sqlite_file):
+        if not sqlite_file.exists():
+            raise LakeDamaged(sqlite_file, "missing")
+        base = f"sqlite:///file:{sqlite_file.resolve()}"
+        candidates = [f"{base}?mode=ro&uri=true", f"{base}?immutable=1&uri=true"]
+    last: Exception | None = None
+    for candidate in candidates:
+        engine = create_catalog_engine(candidate)
+        try:
+            if read_only:  # no schema changes on a read-only lake: one query proves it opens
+                probe = "SELECT count(*) FROM sqlite_master" if candidate.startswith("sqlite") else "SELECT 1"
+                with engine.connect() as conn:
+                    conn.exec_driver_sql(probe).all()
+            else:
+                ensure_schema(engine)
+            return engine
+        except (DatabaseError, OperationalError) as exc:
+            engine.dispose()
+            last = exc
+    assert last is not None
+    where = sqlite_file if url.startswith("sqlite") else _redact(url)
+    detail = str(getattr(last, "orig", last)).splitlines()[0][:160]
+    raise LakeDamaged(where, f"the catalog cannot be opened ({detail})")
 
 
 def _dir_bytes(path: Path) -> int:

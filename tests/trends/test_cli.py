@@ -52,11 +52,15 @@ def test_signals_and_forecast(table: Path, capsys) -> None:
     body = json.loads(stdout)
     assert body["rising"][0]["unique_id"] == "fabric=satin"
     assert body["lift"]
+    assert all(r["summary"] and "nan" not in r["summary"].lower() for r in body["signals"])
     code, stdout, _ = run(["trends", "forecast", "--table", str(table), "--time", "created", "--by", "month",
-                           "--attribute", "fabric", "--horizon", "6", "--json"], capsys)
+                           "--attribute", "fabric", "--horizon", "12", "--json"], capsys)
     assert code == 0
-    body = json.loads(stdout)
-    assert len(body["rows"]) == 3 * 6
+    body = json.loads(stdout, parse_constant=lambda c: pytest.fail(f"invalid JSON constant {c}"))
+    assert len(body["rows"]) == 3 * 12 and body["choice"]
+    for r in body["rows"]:  # real intervals: finite, ordered, inside [0, 1], not a point
+        assert 0 <= r["lo-95"] <= r["lo-80"] <= r["mean"] <= r["hi-80"] <= r["hi-95"] <= 1
+        assert r["hi-95"] > r["lo-95"]
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,18 @@
-"""``visionlake bench forecast``: MASE of the default forecaster and reference models on wide series.
+"""``visionlake bench forecast``: rolling-origin CV inside the training part, then one test forecast.
 
-Input is either the HERMES F1 folder (``f1_main_100_sequences.csv`` + the fashion-forward signal) with
-its protocol (train 209 weeks, forecast 52 from one origin), or any wide CSV (first column the date,
-one column per series) cut at ``--train-end``. MASE uses the HERMES scale: mean absolute seasonal
-difference over *all* training weeks. Forecasts are written as wide CSVs under ``--out`` so they can be
-scored independently.
+Input: a HERMES F1 folder (its protocol: train 209 weeks, forecast 52 from one origin, weak signal), a
+StreetStyle-27K or fashion_products folder (attribute shares built by :mod:`visionlake.trends.datasets`),
+or any wide CSV (first column the date, one column per series) cut at ``--train-end``.
+
+Two scores, kept apart on purpose:
+
+* ``cv_mase`` / ``cv_table``: every candidate (reference models, the previous blend, the default's
+  pool) forecast from ``--cv-windows`` cutoffs *inside* the training part. The default is the pool's CV
+  winner; this is the only number any choice is made on.
+* ``mase`` / ``coverage_80`` / ``coverage_95``: the chosen default refitted on the whole training part and
+  scored once on the test part (HERMES scale: mean absolute seasonal difference over all training rows).
+
+Forecasts are written as wide CSVs under ``--out`` so they can be scored independently.
 """
 
 from __future__ import annotations
@@ -15,56 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from visionlake.errors import BadInput, NotFound
+from visionlake.errors import BadInput
+from visionlake.trends.datasets import load_set
 
-HERMES_MAIN = "f1_main_100_sequences.csv"
-HERMES_FF = "f1_fashion_forward_100_sequences.csv"
-HERMES_TRAIN = 209
-
-
-def _read_wide(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise NotFound(f"no such file: {path}")
-    try:
-        df = pd.read_csv(path, index_col=0)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise BadInput(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from None
-    if df.empty or df.shape[1] == 0:
-        raise BadInput(f"{path.name} has no series (expected: first column the date, one column per series)")
-    idx = pd.to_datetime(pd.Series(df.index.astype(str)), errors="coerce")
-    if idx.isna().any():
-        raise BadInput(f"the first column of {path.name} must be dates; e.g. {df.index[idx.isna()][0]!r}")
-    df.index = pd.DatetimeIndex(idx)
-    df = df.apply(pd.to_numeric, errors="coerce")
-    return df.sort_index()
-
-
-def load_benchmark(data: Path, train_end: str | None, horizon: int | None, signal: Path | None
-                   ) -> tuple[pd.DataFrame, int, int, pd.DataFrame | None]:
-    """(wide table, number of training rows, horizon, optional weak-signal table of the same shape)."""
-    ff: pd.DataFrame | None = None
-    if data.is_dir():
-        main = data / HERMES_MAIN
-        if not main.exists():
-            raise NotFound(f"{data} has no {HERMES_MAIN}; pass a wide CSV file instead")
-        df = _read_wide(main)
-        if (data / HERMES_FF).exists():
-            ff = _read_wide(data / HERMES_FF)
-        n_train = HERMES_TRAIN if train_end is None else int((df.index <= pd.Timestamp(train_end)).sum())
-    else:
-        df = _read_wide(data)
-        if signal is not None:
-            ff = _read_wide(signal)
-        if train_end is None:
-            if horizon is None:
-                raise BadInput("give --train-end DATE (last training row, inclusive) or --horizon H")
-            n_train = len(df) - horizon
-        else:
-            n_train = int((df.index <= pd.Timestamp(train_end)).sum())
-    h = horizon if horizon is not None else min(52, len(df) - n_train) or 52
-    if n_train < 3:
-        raise BadInput(f"only {n_train} training rows before --train-end; need more history")
-    return df, n_train, h, ff
+REFERENCES = ("seasonal_naive", "theta", "ets", "mstl", "blend")
 
 
 def weak_signal_share(main: np.ndarray, ff: np.ndarray) -> np.ndarray:
@@ -74,29 +36,40 @@ def weak_signal_share(main: np.ndarray, ff: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(r), r, 0.5)
 
 
-def run_benchmark(data: Path, out: Path | None = None, train_end: str | None = None,
-                  horizon: int | None = None, season: int = 52, baselines: tuple[str, ...] = (
-                      "seasonal_naive", "ets", "tbats"), signal: Path | None = None,
-                  model: str = "default") -> dict:
-    """Fit on the training rows, forecast ``horizon`` rows, score MASE where the truth is known."""
-    from visionlake.trends.forecast import make_model, mase
+def _r(v: float | None, nd: int = 4) -> float | None:
+    return None if v is None or not np.isfinite(v) else round(float(v), nd)
 
-    df, n_train, h, ff = load_benchmark(data, train_end, horizon, signal)
-    Y = df.to_numpy(dtype=float).T
-    if np.isnan(Y[:, :n_train]).any():
-        Y = pd.DataFrame(Y.T).interpolate(limit_direction="both").fillna(0).to_numpy().T
-    train = Y[:, :n_train]
-    test = Y[:, n_train : n_train + h]
+
+def run_benchmark(data: Path, out: Path | None = None, train_end: str | None = None,
+                  horizon: int | None = None, season: int | None = None,
+                  baselines: tuple[str, ...] = ("seasonal_naive",), signal: Path | None = None,
+                  model: str = "default", cv_windows: int = 3,
+                  cv_models: tuple[str, ...] = REFERENCES) -> dict:
+    """CV table of every candidate, the CV winner refitted, test MASE and interval coverage."""
+    from visionlake.trends.auto import POOL, AutoForecaster, blend_cv, member_factories
+    from visionlake.trends.cv import clip, cv_coverage, plan_cutoffs, run_cv
+    from visionlake.trends.forecast import MODEL_NAMES, fill_gaps, make_model, mase
+
+    unknown = [m for m in (*baselines, *cv_models) if m not in MODEL_NAMES or m == "default"]
+    if unknown:
+        raise BadInput(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES[1:])}")
+    if model not in MODEL_NAMES:
+        raise BadInput(f"unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}")
+    bs = load_set(data, train_end, horizon, season, signal)
+    df, n_train, h, s = bs.wide, bs.n_train, bs.horizon, bs.season
+    raw = df.to_numpy(dtype=float).T
+    train = fill_gaps(raw[:, :n_train])
+    test = raw[:, n_train : n_train + h]
+    bounds = (0.0, 1.0) if bs.shares else None
     X = None
-    if ff is not None and ff.shape == df.shape:
-        X = weak_signal_share(Y, ff.to_numpy(dtype=float).T)[:, :n_train]  # training part only
+    if bs.signal is not None and bs.signal.shape == df.shape:
+        X = weak_signal_share(raw, bs.signal.to_numpy(dtype=float).T)[:, :n_train]  # training part only
     freq = pd.infer_freq(df.index[: min(len(df), 20)]) or "W-MON"
     future = pd.date_range(df.index[n_train - 1], periods=h + 1, freq=freq)[1:]
+    complete = test.shape[1] == h
 
     def score(fc: np.ndarray) -> float | None:
-        if test.shape[1] < h:
-            return None
-        return float(np.nanmean(mase(train, test, fc, season)))
+        return float(np.nanmean(mase(train, test, fc, s))) if complete else None
 
     def write(name: str, fc: np.ndarray) -> None:
         if out is None:
@@ -106,41 +79,67 @@ def run_benchmark(data: Path, out: Path | None = None, train_end: str | None = N
         wide.index.name = "ds"
         wide.to_csv(out / f"{name}.csv")
 
+    result: dict = {"data": str(data), "set": bs.name, "n_series": int(raw.shape[0]), "train_rows": int(n_train),
+                    "horizon": int(h), "season": s, "shares": bool(bounds), "weak_signal": X is not None}
+    # 1. rolling-origin CV inside the training part: members, references, the previous blend, the pool
     t0 = time.perf_counter()
-    m = make_model(model, season)
+    plan = plan_cutoffs(n_train, h, cv_windows, s)
+    cv = None
+    if plan is not None:
+        members = tuple(dict.fromkeys(m for c in POOL.values() for m in c[1]))
+        refs = tuple(m for m in cv_models if m not in members and m != "blend")
+        cv = run_cv(member_factories(s, members + refs), train, X, plan, s, bounds)
+        if "blend" in cv_models:
+            t1 = time.perf_counter()
+            cv.forecasts["blend"] = [clip(f, bounds) for f in blend_cv(cv, train, X)]
+            cv.seconds["blend"] = round(time.perf_counter() - t1 + sum(cv.seconds[m] for m in
+                                                                       ("global", "mstl", "decomp")), 2)
+        result["cv"] = {"windows": len(plan.cutoffs), "horizon": plan.h,
+                        "cutoffs": [str(df.index[c - 1].date()) for c in plan.cutoffs]}
+    # 2. the default: the pool's CV winner, refitted on the whole training part
+    m = make_model(model, s, bounds)
+    if isinstance(m, AutoForecaster) and cv is not None:
+        m.use_cv(cv)
     m.fit(train, X)
     pred = m.predict(h, level=(80, 95))
+    pred = {k: clip(v, bounds) for k, v in pred.items()}
     wall = time.perf_counter() - t0
     fc = pred["mean"]
     write("forecast", fc)
-    result: dict = {
-        "data": str(data),
-        "model": model,
-        "n_series": int(Y.shape[0]),
-        "train_rows": int(n_train),
-        "horizon": int(h),
-        "season": season,
-        "weak_signal": X is not None,
-        "mase": score(fc),
-        "wall_s": round(wall, 2),
-    }
-    if test.shape[1] == h:
-        inside = (test >= pred["lo-95"]) & (test <= pred["hi-95"])
-        result["coverage_95"] = float(inside.mean())
-    if hasattr(m, "weights"):
-        result["weights"] = getattr(m, "weights", {})
-        result["validation_mase"] = getattr(m, "validation", {})
+    result.update(model=model, choice=getattr(m, "choice", model) or model, mase=_r(score(fc), 12))
+    if complete:
+        ok = np.isfinite(test)
+        for lv in (80, 95):
+            inside = (test >= pred[f"lo-{lv}"] - 1e-12) & (test <= pred[f"hi-{lv}"] + 1e-12)
+            result[f"coverage_{lv}"] = _r(float(inside[ok].mean()))
+    else:
+        result.update(coverage_80=None, coverage_95=None, test_reason="the table has fewer rows than the horizon "
+                      "after --train-end: nothing to score")
+    if cv is not None:
+        if isinstance(m, AutoForecaster):
+            for c in POOL:
+                if c not in cv.forecasts:
+                    cv.add_combination(c, POOL[c][1], POOL[c][0])
+        table = cv.table()
+        chosen = getattr(m, "choice", "") or model
+        result["cv_mase"] = _r(table.get(chosen))
+        cov = cv_coverage(cv, chosen, (80, 95), bounds) if chosen in cv.forecasts else {}
+        result["cv_coverage_80"], result["cv_coverage_95"] = _r(cov.get(80)), _r(cov.get(95))
+        sn = table.get("seasonal_naive")
+        if sn and result["cv_mase"] is not None:
+            result["cv_gain_vs_seasonal_naive"] = _r(1 - result["cv_mase"] / sn)
+        result["cv_table"] = [{"candidate": k, "cv_mase": _r(v), "in_pool": k in POOL, "default": k == chosen,
+                               "seconds": cv.seconds.get(k)} for k, v in table.items()]
+    else:
+        result.update(cv_mase=None, cv_reason="history too short for a CV window inside the training part")
+    result["wall_s"] = round(wall, 2)
     base_scores: dict[str, float | None] = {}
-    base_wall: dict[str, float] = {}
     for name in baselines:
-        t1 = time.perf_counter()
-        b = make_model(name, season)
-        bfc = b.fit(train).predict(h, level=())["mean"]
-        base_wall[name] = round(time.perf_counter() - t1, 2)
-        base_scores[name] = score(bfc)
+        bfc = clip(make_model(name, s).fit(train, X if name == "global" else None).predict(h, level=())["mean"],
+                   bounds)
+        base_scores[name] = _r(score(bfc), 6)
         write(name, bfc)
     result["baselines"] = base_scores
-    result["baselines_wall_s"] = base_wall
     result["total_wall_s"] = round(time.perf_counter() - t0, 2)
     if out is not None:
         result["out"] = str(out)

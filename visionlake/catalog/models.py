@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from visionlake.catalog.paths import FsPath
+
 
 def utcnow() -> datetime:
     """Timestamps are stored in UTC so that lakes moved between machines stay consistent."""
@@ -61,7 +63,7 @@ class Image(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
-    path: Mapped[str] = mapped_column(Text, nullable=False)  # first path seen
+    path: Mapped[str] = mapped_column(FsPath, nullable=False)  # first path seen (any bytes: see paths.py)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     width: Mapped[int] = mapped_column(Integer, default=0)
     height: Mapped[int] = mapped_column(Integer, default=0)
@@ -86,7 +88,7 @@ class SourcePath(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
-    path: Mapped[str] = mapped_column(Text, nullable=False)
+    path: Mapped[str] = mapped_column(FsPath, nullable=False)  # any bytes a file system allows
     image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(20), nullable=False)  # ingested | duplicate | rejected
     reason: Mapped[str | None] = mapped_column(String(40))
@@ -102,7 +104,7 @@ class IngestRun(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
-    source: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(FsPath)
     runner: Mapped[str] = mapped_column(String(20), default="local")
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

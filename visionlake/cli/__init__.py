@@ -65,6 +65,7 @@ def build_app() -> typer.Typer:
     for module, name, help_ in groups:
         mod = importlib.import_module(module)
         app.add_typer(mod.app, name=name, help=help_)
+    importlib.import_module("visionlake.cli.check").register(app)  # check, repair (issue 12)
     serve.register(app)
     _APP = app
     return app

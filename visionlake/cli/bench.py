@@ -14,6 +14,7 @@ from visionlake.cli import (
     bench_faces_lfw,
     bench_faces_thresholds,
     bench_fashion,
+    bench_faults,
     bench_forecast,
     bench_ingest,
     bench_scale,
@@ -22,5 +23,5 @@ from visionlake.cli import (
 app = typer.Typer(no_args_is_help=True)
 
 for _module in (bench_ingest, bench_faces_lfw, bench_faces_gallery, bench_faces_thresholds, bench_fashion,
-                bench_forecast, bench_scale, bench_api):
+                bench_forecast, bench_scale, bench_api, bench_faults):
     _module.register(app)

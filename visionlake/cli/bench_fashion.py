@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from visionlake.bench.fashion import run_fashion
+from visionlake.bench.fashion import COLOUR_TRAIN_IDS, run_fashion
 from visionlake.cli.common import print_json
 
 
@@ -18,6 +18,9 @@ def register(app: typer.Typer) -> None:
     def bench_fashion(
         data: Annotated[Path | None, typer.Option(help="fashion_products folder (images/ + styles.csv).")] = None,
         id_range: Annotated[tuple[int, int] | None, typer.Option("--id-range", help="Only ids LO..HI.")] = None,
+        colour_train_range: Annotated[tuple[int, int], typer.Option(
+            "--colour-train-range", help="Ids the learned colour head trains on (never scored).")
+        ] = COLOUR_TRAIN_IDS,
         limit: Annotated[int | None, typer.Option(help="At most this many photos for colour.")] = None,
         tag_images: Annotated[int, typer.Option(help="Photos timed for throughput.")] = 32,
         batch_size: Annotated[int, typer.Option(help="ONNX batch size.")] = 16,
@@ -32,4 +35,5 @@ def register(app: typer.Typer) -> None:
         """Colour accuracy, tagging throughput vs plain open_clip, heads' cross-validation, search latency,
         and the offline backbone's heads and search (trained outside --id-range, scored inside)."""
         print_json(run_fashion(data, tuple(id_range) if id_range else None, limit, tag_images, batch_size,
-                               train_images, search_vectors, model_dir, frozenset(skip or [])))
+                               train_images, search_vectors, model_dir, frozenset(skip or []),
+                               tuple(colour_train_range)))

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from visionlake.bench.forecast import REFERENCES, run_benchmark
 from visionlake.cli.common import JsonOption, console, print_json
 from visionlake.trends.forecast import MODEL_NAMES
 
@@ -16,28 +17,38 @@ def register(app: typer.Typer) -> None:
 
     @app.command("forecast")
     def forecast_cmd(
-        data: Annotated[Path, typer.Option("--data", help="HERMES F1 folder or a wide weekly CSV.")],
+        data: Annotated[Path, typer.Option("--data", help="HERMES F1, StreetStyle-27K or fashion_products "
+                                                          "folder, or a wide CSV (dates x series).")],
         out: Annotated[Path | None, typer.Option("--out", help="Folder for forecast CSVs.")] = None,
         train_end: Annotated[str | None, typer.Option("--train-end", help="Last training date.")] = None,
         horizon: Annotated[int | None, typer.Option("--horizon", min=1)] = None,
-        season: Annotated[int, typer.Option("--season", min=1, help="Season length in rows.")] = 52,
+        season: Annotated[int | None, typer.Option("--season", min=1, help="Season length in rows "
+                                                   "(default: the set's; 52 for a wide CSV).")] = None,
+        cv_windows: Annotated[int, typer.Option("--cv-windows", min=1, max=20,
+                                                help="Rolling origins inside the training part.")] = 3,
+        cv_models: Annotated[str, typer.Option("--cv-models", help="Reference models scored in CV besides "
+                                               "the default's pool.")] = ",".join(REFERENCES),
         baselines: Annotated[str, typer.Option(
-            "--baselines", help="Comma list of seasonal_naive,ets,theta,tbats; 'none' to skip.")
-        ] = "seasonal_naive,ets,tbats",
+            "--baselines", help="Reference models also scored on the test part; 'none' to skip.")
+        ] = "seasonal_naive",
         signal: Annotated[Path | None, typer.Option("--signal", help="Wide CSV of a weak signal.")] = None,
         model: Annotated[str, typer.Option("--model",
                                            help=f"Forecaster to score: {', '.join(MODEL_NAMES)}.")] = "default",
         json_out: JsonOption = False,
     ) -> None:
-        """Mean MASE of the default forecaster and reference models on wide weekly series."""
-        names = tuple(b.strip() for b in baselines.split(",") if b.strip() and b.strip() != "none")
-        from visionlake.bench.forecast import run_benchmark  # imports pandas: only when this command runs
+        """CV MASE of every candidate inside the training part, then test MASE and interval coverage."""
+        def names(text: str) -> tuple[str, ...]:
+            return tuple(b.strip() for b in text.split(",") if b.strip() and b.strip() != "none")
 
-        res = run_benchmark(data, out, train_end, horizon, season, names, signal, model)
+        res = run_benchmark(data, out, train_end, horizon, season, names(baselines), signal, model, cv_windows,
+                            names(cv_models))
         if json_out:
             print_json(res)
             return
-        console.print(f"[bold]{res['model']}[/]: MASE {res['mase']}  ({res['wall_s']} s, "
-                      f"{res['n_series']} series, h={res['horizon']})")
+        console.print(f"[bold]{res['model']}[/] ({res['choice']}): CV MASE {res.get('cv_mase')}, test MASE "
+                      f"{res['mase']}, coverage 80% {res.get('coverage_80')}, 95% {res.get('coverage_95')} "
+                      f"({res['wall_s']} s, {res['n_series']} series, h={res['horizon']})")
+        for row in res.get("cv_table", []):
+            console.print(f"  {'*' if row['default'] else ' '} {row['candidate']}: CV MASE {row['cv_mase']}")
         for k, v in res["baselines"].items():
-            console.print(f"  {k}: MASE {v}")
+            console.print(f"  test {k}: MASE {v}")

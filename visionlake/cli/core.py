@@ -74,6 +74,8 @@ def register(app: typer.Typer) -> None:
         purpose: Annotated[str | None, typer.Option(help="Create the collection with this purpose if missing.")] = None,
         runner: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
         address: Annotated[str | None, typer.Option(help="Ray cluster address, e.g. ray://HEAD:10001.")] = None,
+        retry_rejected: Annotated[bool, typer.Option(
+            "--retry-rejected", help="Process again the files earlier runs rejected.")] = False,
         lake: LakeOption = None,
         json_out: JsonOption = False,
     ) -> None:
@@ -104,7 +106,8 @@ def register(app: typer.Typer) -> None:
 
             report = run_ingest(lk, source, collection, meta=meta, meta_key=meta_key, workers=workers,
                                 include=include or (), exclude=exclude or (), progress=advance,
-                                on_total=on_total, runner=runner, ray_address=address)
+                                on_total=on_total, runner=runner, ray_address=address,
+                                retry_rejected=retry_rejected)
         if json_out:
             print_json(report)
             return
@@ -113,7 +116,7 @@ def register(app: typer.Typer) -> None:
 
 def _print_report(r: dict) -> None:
     t = Table(title=f"ingest into {r['collection']}", show_header=False)
-    for key in ("seen", "ingested", "duplicates", "near_duplicates", "rejected", "already_done", "wall_s",
+    for key in ("seen", "ingested", "duplicates", "near_duplicates", "rejected", "failed", "already_done", "wall_s",
                 "images_per_s"):
         t.add_row(key.replace("_", " "), str(r[key]))
     console.print(t)
@@ -124,6 +127,11 @@ def _print_report(r: dict) -> None:
         console.print(rt)
         for ex in r["rejected_files"][:20]:
             console.print(f"  [red]{ex['reason']}[/] {ex['path']}: {ex['detail']}")
+    if r.get("failed"):  # our failure (disk, permissions, vanished file): not recorded, the next run retries
+        console.print(f"[yellow]{r['failed']} file(s) failed on our side and will be retried on the next run: "
+                      + ", ".join(f"{k}={v}" for k, v in r["failed_by_reason"].items()) + "[/]")
+        for ex in r["failed_files"][:10]:
+            console.print(f"  [yellow]{ex['reason']}[/] {ex['path']}: {ex['detail'].splitlines()[0][:160]}")
 
 
 def _mb(n: int) -> str:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from visionlake.catalog.paths import display_path
 from visionlake.cli.common import CollectionOption, JsonOption, LakeOption, cli_table, console, print_json
 from visionlake.errors import BadInput
 
@@ -49,7 +50,7 @@ def list_images(
                   + (f" from #{offset + 1}" if offset else ""))
     for d in data:
         meta = ", ".join(f"{k}={v}" for k, v in list((d["meta"] or {}).items())[:6])
-        t.add_row(str(d["id"]), d["path"], f"{d['width']}x{d['height']}", meta)
+        t.add_row(str(d["id"]), display_path(d["path"]), f"{d['width']}x{d['height']}", meta)
     console.print(t)
     if offset + len(data) < total:
         console.print(f"[dim]{total - offset - len(data)} more: --offset {offset + len(data)} or --limit {total}[/]")

@@ -167,6 +167,8 @@ def signals_cmd(
     lake: LakeOption = None, json_out: JsonOption = False,
 ) -> None:
     """Rising, falling, seasonal and emerging values, with tests, slopes and co-occurrence lift."""
+    import pandas as pd
+
     from visionlake.trends.signals import compute_signals, lift, top_movers
 
     segs = _split(segment)
@@ -176,24 +178,24 @@ def signals_cmd(
     rising, falling = top_movers(sig, top)
     lifts = lift(src.obs, min_support=lift_min, top=top)
     if json_out:
+        from visionlake.trends.jsonsafe import clean, records
+        from visionlake.trends.words import describe
+
         def recs(df: pd.DataFrame) -> list[dict]:
-            import pandas as pd
+            out = records(df)
+            for r in out:
+                r["summary"] = describe(r, None, by)
+            return out
 
-            d = df.copy()
-            for c in ("first", "last"):
-                if c in d:
-                    d[c] = pd.to_datetime(d[c]).dt.strftime("%Y-%m-%d")
-            return d.to_dict("records")
-
-        print_json({"by": by, "labels": sig["label"].value_counts().to_dict(), "rising": recs(rising),
-                    "falling": recs(falling), "signals": recs(sig.head(top)), "lift": recs(lifts)})
+        print_json(clean({"by": by, "labels": sig["label"].value_counts().to_dict(), "rising": recs(rising),
+                          "falling": recs(falling), "signals": recs(sig.head(top)), "lift": records(lifts)}))
         return
     for title, df in (("rising", rising), ("falling", falling), ("all (top)", sig.head(top))):
         t = cli_table("unique_id", "label", "last_share", "change", "change_p", "slope_per_year", "trend_p",
                       keys=("unique_id",), numeric=("last_share", "change", "change_p", "slope_per_year", "trend_p"),
                       title=title)
         for _, r in df.iterrows():
-            t.add_row(str(r["unique_id"]), r["label"], *(f"{r[c]:.3f}" for c in
+            t.add_row(str(r["unique_id"]), r["label"], *("" if pd.isna(r[c]) else f"{r[c]:.3f}" for c in
                       ("last_share", "change", "change_p", "slope_per_year", "trend_p")))
         console.print(t)
     t = cli_table("items", "looks", "lift", keys=("items",), numeric=("looks", "lift"), title="co-occurrence lift")
@@ -225,8 +227,14 @@ def forecast_cmd(
     fc = forecast_series(s, horizon, model, by, ids)
     _write(fc, out)
     if json_out:
-        print_json({"model": model, "weights": fc.attrs.get("weights", {}), "horizon": horizon,
-                    "rows": fc.assign(ds=fc["ds"].dt.strftime("%Y-%m-%d")).to_dict("records")})
+        from visionlake.trends.jsonsafe import clean, records
+
+        body = {"model": model, "choice": fc.attrs.get("choice"), "weights": fc.attrs.get("weights", {}),
+                "cv_mase": fc.attrs.get("cv_mase"), "horizon": horizon, "rows": records(fc)}
+        if clean(body["cv_mase"]) is None:
+            body["cv_reason"] = ("not cross-validated: a reference model, or a history too short for a window "
+                                 "inside it (intervals then widen like a random walk)")
+        print_json(clean(body))
         return
     n_series = fc["unique_id"].nunique()
     shown = min(40, n_series)
@@ -257,19 +265,16 @@ def report_cmd(
 ) -> None:
     """HTML (+PDF) report: top rising/falling values, curves with bands, forecasts, thumbnails."""
     from visionlake.trends.pipeline import forecast_series
-    from visionlake.trends.report import build_report
-    from visionlake.trends.signals import compute_signals, lift, top_movers
+    from visionlake.trends.report import build_report, report_ids
+    from visionlake.trends.signals import compute_signals, lift
 
     segs = _split(segment)
     src = load_source(lake, collection, table, time, _split(attribute), segs, id_column, images)
     s = _series(src, by, segs, min_support, weighted)
     sig = compute_signals(s, by)
-    rising, falling = top_movers(sig, top)
-    ids = list(rising["unique_id"]) + list(falling["unique_id"])
-    if not ids:
-        ids = list(sig.sort_values("looks", ascending=False)["unique_id"].head(top))
+    ids = report_ids(sig, top)
     fc = None
-    if s["ds"].nunique() >= 2:
+    if ids and s["ds"].nunique() >= 2:
         fc = forecast_series(s, horizon, model, by, ids)
     if out is None:
         out = default_report_path(src.name)

@@ -292,6 +292,9 @@ def enroll(
                      detail=f"{len(face_ids)} face(s) from {len(prepared)} photo(s)", actor=actor)
 
     # 4. index after commit (a crash here is repaired by sync_index from the catalog)
+    from visionlake.faults import crash_point
+
+    crash_point("enroll.catalog.committed")
     index = face_index(lake, col.name, dim)
     vecs = np.vstack([v for *_, v in prepared])
     index.remove(face_ids)

@@ -185,3 +185,18 @@ def _add(index: Any, ids: list[int], vecs: np.ndarray, persons: dict[int, int | 
     if unknown:
         index.add([ids[k] for k in unknown], vecs[unknown])
 
+
+# ----------------------------------------------------------------- the faces space of visionlake.resync
+def faces_catalog_ids(lake: Any, collection_id: int) -> set[int]:
+    """Face ids of a collection that carry a template."""
+    from visionlake.faces.models import Face
+
+    with lake.session() as s:
+        return set(s.scalars(select(Face.id).where(Face.collection_id == collection_id,
+                                                   Face.embedding.is_not(None))).all())
+
+
+def sync_faces(lake: Any, collection: str, save: bool = True, backfill: bool = True) -> dict[str, int]:
+    """The faces space resyncs with :func:`sync_index` (it also relabels person ids); no backfill:
+    templates only ever come from the catalog."""
+    return sync_index(lake, collection, save=save)

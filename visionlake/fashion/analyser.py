@@ -119,20 +119,28 @@ class TaggerAnalyser(Analyser):
             session.add(FashionTag(image_id=image_id, attribute=t["attribute"], value=t["value"],
                                    confidence=float(t["confidence"]), region=t.get("region", "whole"),
                                    source=t.get("source", "zero-shot")))
+        from visionlake.fashion.models import FashionEmbedding
+        from visionlake.fashion.resync import fashion_meta
+
+        # the catalog keeps the vector (source of truth); the index is a copy resynced from it
+        session.merge(FashionEmbedding(image_id=image_id, model=str(result.get("model") or ""),
+                                       dim=int(vec.shape[0]), vector=vec.tobytes()))
         _record_model(session, collection, result.get("model_record"))
         img = session.get(Image, image_id)
-        meta = {k: v for k, v in ((img.meta if img is not None else None) or {}).items()
-                if isinstance(v, str | int | float | bool)}
+        meta = fashion_meta(img.meta if img is not None else None)
         index = lake.index(collection.name, SPACE, int(vec.shape[0]), "cosine")
         index.add([image_id], vec[None, :], [meta])
         self._dirty.add(collection.name)
 
     def finalize(self, lake, collection) -> None:  # type: ignore[override]
+        """Resync the index with what the catalog committed (a failed chunk may have added vectors
+        whose rows rolled back), then save it."""
+        from visionlake.fashion.resync import sync_fashion
         from visionlake.fashion.search import SPACE, space_dim
 
         if collection.name in self._dirty or space_dim(lake, collection.name) is None:
-            key = (collection.name, SPACE)
-            index = lake._indexes.get(key)
+            sync_fashion(lake, collection.name, save=False)
+            index = lake._indexes.get((collection.name, SPACE))
             if index is not None:
                 index.save()
         self._dirty.discard(collection.name)

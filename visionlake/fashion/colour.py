@@ -512,8 +512,20 @@ def _kmeans(x: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator, iter
     return c, assign
 
 
-def analyse_colours(image: PILImage.Image | np.ndarray, settings: ColourSettings | None = None) -> ColourResult:
-    """Name the colours of the product in ``image`` (RGB) and pick its colour family."""
+@dataclass
+class GarmentPixels:
+    """Lab pixels of the garment (background and skin removed), their centre weights, and the masks' shares."""
+
+    lab: np.ndarray
+    weight: np.ndarray
+    foreground: float
+    skin_share: float
+    skin_removed: bool
+    rng: np.random.Generator
+
+
+def garment_pixels(image: PILImage.Image | np.ndarray, settings: ColourSettings | None = None) -> GarmentPixels:
+    """The pixels every colour decision looks at: shared by the model-free family and the learned head."""
     s = settings or ColourSettings()
     rgb = _as_rgb_array(image, s.max_side)
     lab = srgb_to_lab(rgb)
@@ -539,6 +551,14 @@ def analyse_colours(image: PILImage.Image | np.ndarray, settings: ColourSettings
     if len(px) > s.samples:
         idx = rng.choice(len(px), s.samples, replace=False, p=wt / wt.sum())
         px, wt = px[idx], np.ones(len(idx))
+    return GarmentPixels(px, wt, fg_share, skin_share, keep is not fg, rng)
+
+
+def analyse_colours(image: PILImage.Image | np.ndarray, settings: ColourSettings | None = None) -> ColourResult:
+    """Name the colours of the product in ``image`` (RGB) and pick its colour family."""
+    s = settings or ColourSettings()
+    g = garment_pixels(image, s)
+    px, wt, rng, fg_share, skin_share = g.lab, g.weight, g.rng, g.foreground, g.skin_share
     centres, assign = _kmeans(px, wt, s.k, rng)
     totals = np.bincount(assign, weights=wt, minlength=len(centres))
     totals = totals / totals.sum()
@@ -569,7 +589,7 @@ def analyse_colours(image: PILImage.Image | np.ndarray, settings: ColourSettings
         colours=colours,
         family_shares={k: round(v, 4) for k, v in sorted(fam_shares.items(), key=lambda kv: -kv[1])},
         foreground=round(fg_share, 4),
-        skin_removed=round(skin_share if keep is not fg else 0.0, 4),
+        skin_removed=round(skin_share if g.skin_removed else 0.0, 4),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from visionlake.catalog.models import Base, utcnow
@@ -53,3 +53,19 @@ class FashionHead(Base):
     samples: Mapped[int] = mapped_column(Integer, default=0)
     cv_accuracy: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FashionEmbedding(Base):
+    """An image's look embedding, kept in the catalog so that the fashion index can always be rebuilt.
+
+    The catalog is the single source of truth for every vector index (issue 12, item 1): the FAISS or
+    Milvus index is a derived copy, resynced from these rows when a crash, a cancelled job or two
+    concurrent ingests left it behind. Float32 little-endian bytes (not biometric: not encrypted).
+    """
+
+    __tablename__ = "fashion_embeddings"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), default="")
+    dim: Mapped[int] = mapped_column(Integer, nullable=False)
+    vector: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

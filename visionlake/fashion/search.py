@@ -42,7 +42,11 @@ def space_dim(lake: Lake, collection: str) -> int | None:
     time) parses ``index.json`` -- which holds every image's metadata -- once per change, not per query.
     """
     head = lake.index_header(collection, SPACE)  # FAISS header or Milvus collection description
-    return None if head is None else int(head["dim"])
+    if head is None:  # never saved (e.g. a crash before the first save): the catalog has the vectors
+        from visionlake.fashion.resync import fashion_catalog_dim
+
+        return fashion_catalog_dim(lake, lake.collection(collection).id)
+    return int(head["dim"])
 
 
 def open_space(lake: Lake, collection: str, dim: int | None = None) -> Any:

@@ -367,32 +367,48 @@ class FaissIndex(VectorIndex):
             self.requested_kind = kind
 
     def save(self) -> None:
+        """Replace the index files as one unit: data files first, ``MANIFEST`` (their SHA-256) last.
+
+        A crash anywhere before the manifest is replaced leaves a manifest that does not match the
+        files on disk, which :meth:`_load` reports as damage (the lake then rebuilds the index from
+        the catalog) instead of loading a new ``index.faiss`` with an old ``index.json``. Saves of one
+        folder are serialised by a lock file so that two processes never interleave their files.
+        """
         if self.path is None:
             raise ValueError("this index has no path; pass one to save it")
+        from visionlake.faults import crash_point
+        from visionlake.index.manifest import folder_lock, write_manifest
+
         self.path.mkdir(parents=True, exist_ok=True)
         encrypted = self.cipher is not None
-        self._write_index(self._index, self.path / "index.faiss", b"faiss-index")
-        if self._rerank is not None:
-            self._write_index(self._rerank, self.path / "rerank.faiss", b"faiss-rerank")
-        else:
-            (self.path / "rerank.faiss").unlink(missing_ok=True)
-        header = {
-            "engine": "faiss",
-            "kind": self.kind,
-            "requested_kind": self.requested_kind,
-            "dim": self.dim,
-            "metric": self.metric,
-            "nlist": self.nlist,
-            "nprobe": self.nprobe,
-            "pq_m": self.pq_m,
-            "rerank": self.rerank,
-            "recall_target": self.recall_target,
-            "encrypted": encrypted,
-            "count": self.count(),
-            "bytes_in_ram": self.bytes_in_ram(),
-            "metadata": {str(k): v for k, v in self._meta.items()},
-        }
-        _atomic_write(self.path / "index.json", json.dumps(header).encode())
+        with folder_lock(self.path):
+            digests = {"index.faiss": self._write_index(self._index, self.path / "index.faiss", b"faiss-index")}
+            if self._rerank is not None:
+                digests["rerank.faiss"] = self._write_index(self._rerank, self.path / "rerank.faiss",
+                                                            b"faiss-rerank")
+            else:
+                (self.path / "rerank.faiss").unlink(missing_ok=True)
+            crash_point("index.save.data_written")
+            header = {
+                "engine": "faiss",
+                "kind": self.kind,
+                "requested_kind": self.requested_kind,
+                "dim": self.dim,
+                "metric": self.metric,
+                "nlist": self.nlist,
+                "nprobe": self.nprobe,
+                "pq_m": self.pq_m,
+                "rerank": self.rerank,
+                "recall_target": self.recall_target,
+                "encrypted": encrypted,
+                "count": self.count(),
+                "bytes_in_ram": self.bytes_in_ram(),
+                "metadata": {str(k): v for k, v in self._meta.items()},
+            }
+            data = json.dumps(header).encode()
+            digests["index.json"] = _atomic_write(self.path / "index.json", data)
+            write_manifest(self.path, digests)
+        crash_point("index.save.committed")
 
     def bytes_in_ram(self) -> int:
         """Estimated resident bytes: codes + ids + hash-table direct map + coarse centroids."""
@@ -429,29 +445,52 @@ class FaissIndex(VectorIndex):
         return out
 
     # ------------------------------------------------------------------ internals
-    def _write_index(self, index: faiss.Index, dest: Path, associated: bytes) -> None:
-        """Plain: faiss writes the file itself (no second copy in RAM). Encrypted: sealed in memory."""
+    def _write_index(self, index: faiss.Index, dest: Path, associated: bytes) -> tuple[str, int]:
+        """Plain: faiss writes the file itself (no second copy in RAM). Encrypted: sealed in memory.
+
+        Returns (sha256, bytes) of what was written, for the manifest.
+        """
         if self.cipher is None:
-            tmp = dest.with_suffix(dest.suffix + ".tmp")
+            tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
             faiss.write_index(index, str(tmp))
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
+            digest = _file_digest(tmp)
             os.replace(tmp, dest)
-            return
+            return digest
         data = self.cipher.encrypt(memoryview(faiss.serialize_index(index)), associated=associated)
-        _atomic_write(dest, data)
+        return _atomic_write(dest, data)
 
     def _read_index(self, src: Path, encrypted: bool, associated: bytes) -> faiss.Index:
+        from visionlake.errors import LakeDamaged
+
         if not encrypted:
-            return faiss.read_index(str(src))
+            try:
+                return faiss.read_index(str(src))
+            except RuntimeError as exc:
+                raise LakeDamaged(src, f"FAISS cannot read it ({str(exc).splitlines()[0][:120]})") from None
         if self.cipher is None:
             raise ValueError(f"index {self.path} is encrypted and no key was given")
         data = self.cipher.decrypt(src.read_bytes(), associated=associated)
-        return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        try:
+            return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        except RuntimeError as exc:
+            raise LakeDamaged(src, f"FAISS cannot read it ({str(exc).splitlines()[0][:120]})") from None
 
     def _load(self) -> None:
         assert self.path is not None
-        header = json.loads((self.path / "index.json").read_text())
+        from visionlake.errors import LakeDamaged
+        from visionlake.index.manifest import verify_manifest
+
+        verify_manifest(self.path)  # raises LakeDamaged naming the file that does not match
+        try:
+            header = json.loads((self.path / "index.json").read_text())
+            if not isinstance(header, dict) or "kind" not in header or "dim" not in header:
+                raise ValueError("not an index header")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise LakeDamaged(self.path / "index.json", f"not a valid index header ({exc})") from None
+        if not (self.path / "index.faiss").exists():
+            raise LakeDamaged(self.path / "index.faiss", "missing (index.json refers to it)")
         encrypted = bool(header.get("encrypted"))
         self._index = self._read_index(self.path / "index.faiss", encrypted, b"faiss-index")
         self.kind = header["kind"]
@@ -535,11 +574,31 @@ class FaissIndex(VectorIndex):
         return result or set()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file, fsync, then rename: readers never see half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
+def _atomic_write(path: Path, data: bytes | memoryview) -> tuple[str, int]:
+    """Write to a temporary file, fsync, then rename: readers never see half a file.
+
+    The temporary name carries the process id so that two processes never share one. Returns
+    (sha256, bytes) of the data for the manifest.
+    """
+    import hashlib
+
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def _file_digest(path: Path) -> tuple[str, int]:
+    """(sha256, bytes) of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+            n += len(block)
+    return h.hexdigest(), n

@@ -6,6 +6,7 @@ already stored) and return picklable outcomes; the main process is the single wr
 
 from __future__ import annotations
 
+import os
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,7 @@ class Outcome:
 
     path: str
     meta: dict[str, Any]
-    status: str  # ok | known | rejected
+    status: str  # ok | known | rejected (the file is bad) | failed (we failed: retried next run)
     reason: str | None = None
     detail: str | None = None
     sha256: str | None = None
@@ -92,7 +93,11 @@ class Worker:
             try:
                 d = validate(path, self.config.max_bytes, self.config.max_pixels)
             except Rejected as rej:
-                outcomes.append(Outcome(path, meta, "rejected", reason=rej.reason, detail=rej.detail))
+                if rej.reason == "unreadable" and not os.path.lexists(path):
+                    # vanished since it was listed (moved, unmounted): not a bad file, retried next run
+                    outcomes.append(Outcome(path, meta, "failed", reason="vanished", detail=rej.detail))
+                else:
+                    outcomes.append(Outcome(path, meta, "rejected", reason=rej.reason, detail=rej.detail))
                 continue
             except Exception as exc:  # noqa: BLE001 - never let one file stop the run
                 outcomes.append(Outcome(path, meta, "rejected", reason="corrupt", detail=repr(exc)))
@@ -117,11 +122,14 @@ class Worker:
             for analyser in self.analysers:
                 try:
                     results = analyser.analyse(batch, self.ctx)
-                except Exception as exc:  # noqa: BLE001 - an analyser bug rejects the batch, loudly
+                except Exception as exc:  # noqa: BLE001 - never let one batch stop the run
+                    # The files decoded fine, so this is our failure (full disk, unwritable folder, a bug),
+                    # not theirs: they stay unrecorded and the next run retries them (issue 12 item 8).
                     detail = f"analyser {analyser.name} failed: {exc!r}\n{traceback.format_exc(limit=3)}"
+                    reason = "io_error" if isinstance(exc, OSError) else "analyser_error"
                     for pos, _ in todo:
                         o = outcomes[pos]
-                        o.status, o.reason, o.detail = "rejected", "analyser_error", detail
+                        o.status, o.reason, o.detail = "failed", reason, detail
                     todo = []
                     break
                 for (pos, _), res in zip(todo, results, strict=True):

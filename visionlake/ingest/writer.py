@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 
 from visionlake.analysers import Analyser
 from visionlake.catalog.models import Collection, Image, SourcePath
+from visionlake.catalog.paths import display_path, safe_text
+from visionlake.faults import crash_point
 from visionlake.ingest.validate import hamming, phash_bands
 from visionlake.ingest.worker import Outcome
 
@@ -28,7 +30,11 @@ NEAR_DUPLICATE_BITS = 2
 class CatalogWriter:
     """Writes outcomes for one collection and keeps the run's counters."""
 
-    def __init__(self, lake: Lake, collection: Collection, run_id: int, analysers: list[Analyser]) -> None:
+    def __init__(self, lake: Lake, collection: Collection, run_id: int, analysers: list[Analyser],
+                 retry_rejected: bool = False) -> None:
+        self.retry_rejected = retry_rejected
+        self.failed_by_reason: Counter[str] = Counter()
+        self.failed_examples: list[dict[str, str]] = []
         self.lake = lake
         self.collection = collection
         self.run_id = run_id
@@ -50,23 +56,36 @@ class CatalogWriter:
                     ).all()
                 )
             paths = [o.path for o in outcomes]
-            done = set(
-                s.scalars(select(SourcePath.path).where(SourcePath.collection_id == cid, SourcePath.path.in_(paths)))
-            )
+            recorded = dict(s.execute(select(SourcePath.path, SourcePath.status).where(
+                SourcePath.collection_id == cid, SourcePath.path.in_(paths))).all())
+            if self.retry_rejected:
+                retry = [p for p, st in recorded.items() if st == "rejected"]
+                if retry:  # decided again below; the old verdict goes
+                    s.execute(delete(SourcePath).where(SourcePath.collection_id == cid, SourcePath.path.in_(retry)))
+                    s.flush()
+                recorded = {p: st for p, st in recorded.items() if st != "rejected"}
+            done = set(recorded)
             for o in outcomes:
                 self.counts["seen"] += 1
                 if o.path in done:  # already recorded (a rerun racing a previous write)
                     self.counts["already_done"] += 1
                     continue
+                if o.status == "failed":  # we failed, not the file: leave it unrecorded, the next run retries
+                    self.counts["failed"] += 1
+                    self.failed_by_reason[o.reason or "unknown"] += 1
+                    if len(self.failed_examples) < 1000:
+                        self.failed_examples.append({"path": display_path(o.path), "reason": o.reason or "",
+                                                     "detail": safe_text(o.detail or "")[:200]})
+                    continue
                 done.add(o.path)
                 if o.status == "rejected":
                     s.add(SourcePath(collection_id=cid, path=o.path, status="rejected", reason=o.reason,
-                                     detail=(o.detail or "")[:2000], run_id=self.run_id))
+                                     detail=safe_text(o.detail or "")[:2000], run_id=self.run_id))
                     self.counts["rejected"] += 1
                     self.rejected_by_reason[o.reason or "unknown"] += 1
                     if len(self.rejected_examples) < 1000:
-                        self.rejected_examples.append({"path": o.path, "reason": o.reason or "",
-                                                       "detail": (o.detail or "")[:200]})
+                        self.rejected_examples.append({"path": display_path(o.path), "reason": o.reason or "",
+                                                       "detail": safe_text(o.detail or "")[:200]})
                     continue
                 assert o.sha256 is not None
                 image_id = existing.get(o.sha256)
@@ -92,6 +111,8 @@ class CatalogWriter:
                     analyser = self.analysers.get(name)
                     if analyser is not None:
                         analyser.persist(self.lake, s, self.collection, image_id, result)
+            crash_point("ingest.chunk.before_commit")
+        crash_point("ingest.chunk.committed")
 
     def _insert_image(self, s: Any, o: Outcome) -> int:
         near_of = None
@@ -120,5 +141,6 @@ class CatalogWriter:
 
     def finalize(self) -> None:
         """Let analysers flush (indexes are saved here)."""
+        crash_point("ingest.finalize.before_save")
         for a in self.analysers.values():
             a.finalize(self.lake, self.collection)

@@ -97,6 +97,9 @@ def _job_main(lake_root: str, job_id: int, workers: int, include: list[str], exc
             return bool(r.cancel_requested)
 
     def progress(n: int) -> None:
+        from visionlake.faults import crash_point
+
+        crash_point("service.job.chunk")  # fault-injection tests: a job process killed mid-run
         state["done"] += n
         now = time.monotonic()
         if now - state["last"] >= PROGRESS_EVERY_S:

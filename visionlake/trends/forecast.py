@@ -56,6 +56,31 @@ def _safe_scale(train: np.ndarray, season: int) -> np.ndarray:
     return np.where(np.isfinite(s) & (s > 1e-12), s, 1.0)
 
 
+def fill_gaps(Y: np.ndarray, empty: float = 0.0) -> np.ndarray:
+    """Periods without a value (no looks) filled by linear interpolation, edges by the nearest value.
+
+    Why not zeros: a share is unknown, not zero, in a week nobody was photographed; a zero would be read
+    by every model as a collapse. Series with no value at all become ``empty``.
+    """
+    Y = np.array(Y, dtype=float)
+    Y[~np.isfinite(Y)] = np.nan
+    t = np.arange(Y.shape[1])
+    for row in Y:
+        ok = ~np.isnan(row)
+        if ok.all():
+            continue
+        row[:] = np.interp(t, t[ok], row[ok]) if ok.any() else empty
+    return Y
+
+
+def _normal_quantiles(h: int, levels: Levels) -> dict[int, np.ndarray]:
+    """Random-walk widths in scale units when no holdout exists: z * sqrt(step)."""
+    from scipy.stats import norm
+
+    steps = np.sqrt(np.arange(1, h + 1))
+    return {lv: norm.ppf(0.5 + lv / 200.0) * steps for lv in levels}
+
+
 # --------------------------------------------------------------------------------------- base classes
 @dataclass
 class PanelModel:
@@ -79,8 +104,8 @@ class PanelModel:
             from visionlake.errors import BadInput
 
             raise BadInput("a forecast needs at least two periods of history")
-        self._Y = np.nan_to_num(Y, nan=0.0)
-        self._X = None if X is None else np.atleast_2d(np.asarray(X, dtype=float))
+        self._Y = fill_gaps(Y)
+        self._X = None if X is None else fill_gaps(np.atleast_2d(np.asarray(X, dtype=float)), 0.5)
         self._q = None
         return self
 
@@ -115,22 +140,25 @@ class PanelModel:
 
     def predict(self, h: int, level: Levels = (80, 95)) -> dict[str, np.ndarray]:
         """Point forecast and intervals for ``h`` periods after the training data."""
-        mean = self.point(h)
+        mean = np.asarray(self.point(h), dtype=float)
+        if not np.isfinite(mean).all():  # a member that diverged: its seasonal-naive value instead
+            assert self._Y is not None
+            sn = np.array([_seasonal_naive(y, h, self.season) for y in self._Y])
+            mean = np.where(np.isfinite(mean), mean, sn)
         out = {"mean": mean}
         if level:
             if self._q is None or any(lv not in self._q for lv in level):
                 self.calibrate(levels=level)
             assert self._Y is not None
             scale = _safe_scale(self._Y, self.season)
+            if self._q is None:  # too short to calibrate: honest random-walk widths, never NaN
+                self._q = _normal_quantiles(h, level)
             for lv in level:
-                if self._q is None:
-                    width = np.full_like(mean, np.nan)
-                else:
-                    q = self._q[lv]
-                    qh = np.concatenate([q, np.repeat(q[-1:], max(0, h - len(q)))])[:h]
-                    # beyond the calibrated horizon widen with sqrt(h) as a random walk would
-                    grow = np.sqrt(np.maximum(1.0, np.arange(1, h + 1) / max(1, len(q))))
-                    width = scale[:, None] * (qh * grow)[None, :]
+                q = self._q[lv]
+                qh = np.concatenate([q, np.repeat(q[-1:], max(0, h - len(q)))])[:h]
+                # beyond the calibrated horizon widen with sqrt(h) as a random walk would
+                grow = np.sqrt(np.maximum(1.0, np.arange(1, h + 1) / max(1, len(q))))
+                width = scale[:, None] * (qh * grow)[None, :]
                 out[f"lo-{lv}"] = mean - width
                 out[f"hi-{lv}"] = mean + width
         return out
@@ -221,13 +249,34 @@ class SeasonalDecomp(PanelModel):
         det[off : off + len(trend)] = y[off : off + len(trend)] - trend
         pos = np.arange(T) % s
         seas = np.array([np.nanmean(det[pos == p]) if np.any(~np.isnan(det[pos == p])) else 0 for p in range(s)])
-        if self.smooth > 1:
-            w = self.smooth
-            pad = np.concatenate([seas[-w:], seas, seas[:w]])
-            seas = np.convolve(pad, np.ones(w) / w, mode="same")[w:-w]
+        half = min(self.smooth, s) // 2
+        if half >= 1:  # circular moving average over neighbouring season positions
+            offs = np.arange(-half, half + 1)
+            seas = seas[(np.arange(s)[:, None] + offs[None, :]) % s].mean(axis=1)
         seas -= seas.mean()
         level = np.mean((y - seas[pos])[-self.recent :])
         return level + seas[np.arange(T, T + h) % s]
+
+
+@dataclass
+class RecentMean(PanelModel):
+    """Flat forecast at the mean of the last ``window`` periods (default: one season).
+
+    Why: on short, noisy share curves (a few dozen looks per month) the seasonal profile of one year is
+    mostly noise; the recent level is the forecast that noise hurts least, and in a combination it shrinks
+    the seasonal members towards it.
+    """
+
+    name: str = "level"
+    window: int | None = None
+
+    def _params(self) -> dict:
+        return {"season": self.season, "window": self.window}
+
+    def point(self, h: int) -> np.ndarray:
+        assert self._Y is not None
+        w = self.window or max(4, self.season)
+        return np.repeat(self._Y[:, -w:].mean(axis=1, keepdims=True), h, axis=1)
 
 
 # -------------------------------------------------------------------------------------- global model
@@ -355,7 +404,8 @@ class GlobalBoosted(PanelModel):
             return
         model = HistGradientBoostingRegressor(
             loss="absolute_error",
-            max_iter=self.max_iter,
+            # small panels (a dashboard's five curves) need few trees: fast, and less to overfit
+            max_iter=min(self.max_iter, max(50, len(z) // 20)),
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
             min_samples_leaf=min(self.min_samples_leaf, max(5, len(z) // 20)),
@@ -507,10 +557,13 @@ class ValidatedEnsemble(PanelModel):
 
 def reference_models(season: int) -> dict[str, Callable[[], PanelModel]]:
     """Published reference models (statsforecast) by name, for benchmarks and the CLI."""
-    from statsforecast.models import TBATS, AutoETS, AutoTheta
+    from statsforecast.models import MSTL, TBATS, AutoETS, AutoTheta
 
     return {
         "seasonal_naive": lambda: SeasonalNaive(season=season),
+        "mstl": lambda: StatsForecastLocal(
+            season=season, name="mstl", factory=lambda s: MSTL(season_length=s)
+        ) if season >= 2 else SeasonalDecomp(season=season),
         "ets": lambda: StatsForecastLocal(season=season, name="ets", factory=lambda s: AutoETS(season_length=s)),
         "theta": lambda: StatsForecastLocal(
             season=season, name="theta", factory=lambda s: AutoTheta(season_length=s)
@@ -521,17 +574,22 @@ def reference_models(season: int) -> dict[str, Callable[[], PanelModel]]:
     }
 
 
-#: Every model name :func:`make_model` accepts (besides aliases), the validated default first: the one list
+#: Every model name :func:`make_model` accepts (besides aliases), the CV-chosen default first: the one list
 #: behind the CLI's ``--model`` help, the service's ``model`` schema and the error message below.
-ModelName = Literal["default", "global", "decomp", "seasonal_naive", "ets", "theta", "tbats"]
+ModelName = Literal["default", "blend", "global", "decomp", "seasonal_naive", "ets", "theta", "mstl", "tbats"]
 MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
 
 
-def make_model(name: str, season: int) -> PanelModel:
-    """Model by name: ``default`` (the validated ensemble), ``global`` or a reference model."""
+def make_model(name: str, season: int, bounds: tuple[float, float] | None = None) -> PanelModel:
+    """Model by name: ``default`` (CV-chosen combination), ``blend`` (the previous default), a member or a
+    reference model. ``bounds`` clips the default's forecasts and intervals (shares: ``(0, 1)``)."""
     from visionlake.errors import BadInput
 
-    if name in ("default", "ensemble", "validated_ensemble"):
+    if name == "default":
+        from visionlake.trends.auto import AutoForecaster
+
+        return AutoForecaster(season=season, bounds=bounds)
+    if name in ("blend", "ensemble", "validated_ensemble"):
         return ValidatedEnsemble(season=season)
     if name in ("global", "global_boosted"):
         return GlobalBoosted(season=season)
@@ -539,6 +597,5 @@ def make_model(name: str, season: int) -> PanelModel:
         return SeasonalDecomp(season=season)
     refs = reference_models(season)
     if name not in refs:
-        raise BadInput(f"unknown model {name!r}; choose {', '.join(MODEL_NAMES)}")
+        raise BadInput(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     return refs[name]()
-

@@ -35,7 +35,7 @@ def forecast_series(series: pd.DataFrame, horizon: int, model: str = "default", 
     # a season that the history cannot show twice is no season at all for the models
     if len(wide) < 2 * season:
         season = 1 if len(wide) < 8 else min(season, max(1, len(wide) // 3))
-    m = make_model(model, max(1, season))
+    m = make_model(model, max(1, season), bounds=(0.0, 1.0))
     m.fit(wide.to_numpy().T)
     pred = m.predict(horizon, level=levels)
     future = pd.date_range(wide.index[-1], periods=horizon + 1, freq=FREQ.get(by, "MS"))[1:]
@@ -46,5 +46,8 @@ def forecast_series(series: pd.DataFrame, horizon: int, model: str = "default", 
             rec[k] = np.clip(v[i], 0.0, 1.0)
         frames.append(pd.DataFrame(rec))
     out = pd.concat(frames, ignore_index=True)
-    out.attrs.update(model=model, season=season, weights=getattr(m, "weights", {}))
+    table = getattr(m, "cv_table", {}) or {}
+    choice = getattr(m, "choice", "") or model
+    out.attrs.update(model=model, season=season, weights=getattr(m, "weights", {}), choice=choice,
+                     cv_mase=table.get(choice))
     return out

@@ -33,37 +33,36 @@ def _fmt_period(ds: pd.Timestamp, by: str) -> str:
 
 
 def summary_sentence(sig: pd.Series, fc: pd.DataFrame | None, by: str) -> str:
-    """Plain words: where the value stands, where it is going, and how sure we are."""
-    name = str(sig.get("value", sig["unique_id"]))
-    attr = str(sig.get("attribute", ""))
-    where = ""
-    uid = str(sig["unique_id"])
-    if "|" in uid:
-        where = " in " + ", ".join(p.split("=", 1)[1] for p in uid.split("|")[:-1])
-    label = sig["label"]
-    last = sig.get("last_share", np.nan)
-    words = {
-        "emerging": "is emerging: still a small share but growing faster and faster",
-        "rising": "is rising steadily",
-        "stable": "is stable",
-        "seasonal": "comes and goes with the seasons",
-        "declining": "is declining",
-        "fading": "is fading: well below its peak and still falling",
-        "insufficient": "has too few looks to call a trend",
-    }[label]
-    text = f"{name.capitalize()} ({attr}){where} {words}."
-    if np.isfinite(last):
-        text += f" Latest share {last:.0%} of looks ({_fmt_period(sig['last'], by)})"
-        yr = sig.get("slope_per_year", 0.0)
-        if label != "insufficient" and abs(yr) > 0:
-            text += f", trend {yr * 100:+.1f} points per year"
-        p = sig.get("trend_p", 1.0)
-        text += f" (Mann-Kendall p={p:.3f})." if np.isfinite(p) else "."
-    if fc is not None and not fc.empty:
-        end = fc.iloc[-1]
-        text += (f" Forecast for {_fmt_period(end['ds'], by)}: {end['mean']:.0%} "
-                 f"(95% interval {end['lo-95']:.0%} to {end['hi-95']:.0%}).")
-    return text
+    """Plain words about one signal row: :func:`visionlake.trends.words.describe` (one wording everywhere)."""
+    from visionlake.trends.words import describe
+
+    return describe(sig, fc, by)
+
+
+def report_sections(signals: pd.DataFrame, top: int) -> dict[str, pd.DataFrame]:
+    """Rows of the signals table shown under each heading, strongest first (the same table the API returns)."""
+    from visionlake.trends.words import LOW_SUPPORT, SECTIONS
+
+    order = {"Rising": ("slope", False), "Emerging": ("slope", False), "Falling": ("slope", True),
+             "Seasonal": ("seasonal_strength", False)}
+    out = {}
+    for name, labels in SECTIONS.items():
+        col, asc = order[name]
+        out[name] = signals[signals["label"].isin(labels)].sort_values(col, ascending=asc).head(top)
+    out[LOW_SUPPORT] = signals[signals["label"] == "insufficient"].sort_values("looks", ascending=False).head(
+        max(top, 10))
+    return out
+
+
+def report_ids(signals: pd.DataFrame, top: int) -> list[str]:
+    """The series a report draws (and so forecasts): every row of the narrated sections."""
+    from visionlake.trends.words import LOW_SUPPORT
+
+    ids: list[str] = []
+    for name, block in report_sections(signals, top).items():
+        if name != LOW_SUPPORT:
+            ids += [i for i in block["unique_id"] if i not in ids]
+    return ids
 
 
 # ----------------------------------------------------------------------------------------- images
@@ -109,21 +108,56 @@ def thumbnails_for(obs: pd.DataFrame | None, sig: pd.Series, segments: list[str]
 
 
 # ----------------------------------------------------------------------------------------- charts
+def supported_runs(hist: pd.DataFrame) -> list[pd.DataFrame]:
+    """Consecutive periods with looks: an interval band is drawn per run, never across an empty period."""
+    h = hist.sort_values("ds").reset_index(drop=True)
+    has = (h["n"] > 0).to_numpy() if "n" in h else np.ones(len(h), bool)
+    runs, start = [], None
+    for i, ok in enumerate([*has, False]):
+        if ok and start is None:
+            start = i
+        elif not ok and start is not None:
+            runs.append(h.iloc[start:i])
+            start = None
+    return runs
+
+
+def line_colour(hist: pd.DataFrame, default: str = "#1f77b4") -> tuple[str, str]:
+    """(line, outline) colour of a series: its own colour when the value is a named colour."""
+    from visionlake.trends.words import colour_of
+
+    if hist.empty or "attribute" not in hist:
+        return default, default
+    return colour_of(hist["attribute"].iloc[0], hist["value"].iloc[0]) or (default, default)
+
+
+def _rgba(hexa: str, alpha: float) -> str:
+    n = int(hexa.lstrip("#"), 16)
+    return f"rgba({(n >> 16) & 255},{(n >> 8) & 255},{n & 255},{alpha})"
+
+
 def plotly_figure(hist: pd.DataFrame, fc: pd.DataFrame | None, title: str):
-    """History with Wilson band, forecast with 80/95% bands (Plotly)."""
+    """History with Wilson bands (one per run of supported periods), forecast with 80/95% bands (Plotly)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     h = hist.sort_values("ds")
-    b = h[h["n"] > 0]  # periods without looks have no interval; a polygon through NaN breaks
-    x = list(b["ds"]) + list(b["ds"][::-1])
-    fig.add_trace(go.Scatter(x=x, y=list(b["hi"]) + list(b["lo"][::-1]), fill="toself", name="95% CI",
-                             mode="lines", line={"width": 0}, fillcolor="rgba(31,119,180,0.18)",
-                             hoverinfo="skip"))
+    colour, outline = line_colour(h)
+    band = _rgba(colour if colour != "#ffffff" else "#888888", 0.18)
+    for k, run in enumerate(supported_runs(h)):
+        fig.add_trace(go.Scatter(x=list(run["ds"]) + list(run["ds"][::-1]),
+                                 y=list(run["hi"]) + list(run["lo"][::-1]), fill="toself", name="95% CI",
+                                 mode="lines", line={"width": 0}, fillcolor=band, hoverinfo="skip",
+                                 legendgroup="ci", showlegend=k == 0))
+    y = h["y"].where(h["n"] > 0) if "n" in h else h["y"]  # no looks: a gap in the line, not a zero
     low = h["low_support"].to_numpy()
-    fig.add_trace(go.Scatter(x=h["ds"], y=h["y"], mode="lines+markers", name="share",
-                             line={"color": "#1f77b4"},
-                             marker={"color": np.where(low, "#bbbbbb", "#1f77b4").tolist(), "size": 5},
+    if outline != colour:
+        fig.add_trace(go.Scatter(x=h["ds"], y=y, mode="lines", line={"color": outline, "width": 5},
+                                 hoverinfo="skip", showlegend=False, connectgaps=False))
+    fig.add_trace(go.Scatter(x=h["ds"], y=y, mode="lines+markers", name="share", connectgaps=False,
+                             line={"color": colour, "width": 2.5},
+                             marker={"color": np.where(low, "#bbbbbb", colour).tolist(), "size": 6,
+                                     "line": {"color": outline, "width": 1}},
                              customdata=np.stack([h["count"], h["n"]], axis=1),
                              hovertemplate="%{x|%Y-%m-%d}: %{y:.1%} (%{customdata[0]} of %{customdata[1]})"))
     if fc is not None and not fc.empty:
@@ -147,18 +181,36 @@ def _mpl_page(pdf, hist: pd.DataFrame, fc: pd.DataFrame | None, title: str, text
 
     fig, ax = plt.subplots(figsize=(8.27, 4.5))
     h = hist.sort_values("ds")
-    h = h[h["n"] > 0] if "n" in h else h
-    ax.fill_between(h["ds"], h["lo"], h["hi"], alpha=0.2, color="#1f77b4", label="95% CI")
-    ax.plot(h["ds"], h["y"], marker="o", ms=3, color="#1f77b4", label="share")
+    colour, outline = line_colour(h) if len(h) else ("#1f77b4", "#1f77b4")
+    band = colour if colour != "#ffffff" else "#888888"
+    for k, run in enumerate(supported_runs(h) if len(h) else []):
+        ax.fill_between(run["ds"], run["lo"], run["hi"], alpha=0.2, color=band, label="95% CI" if k == 0 else None)
+    if len(h):
+        y = h["y"].where(h["n"] > 0) if "n" in h else h["y"]
+        if outline != colour:
+            ax.plot(h["ds"], y, color=outline, lw=3.5)
+        ax.plot(h["ds"], y, marker="o", ms=3, color=colour, mec=outline, lw=2, label="share")
     if fc is not None and not fc.empty:
         f = fc.sort_values("ds")
         ax.fill_between(f["ds"], f["lo-95"], f["hi-95"], alpha=0.15, color="#ff7f0e", label="forecast 95%")
         ax.plot(f["ds"], f["mean"], ls="--", color="#ff7f0e", label="forecast")
     ax.set_title(title, fontsize=11)
     ax.yaxis.set_major_formatter(lambda v, _p: f"{v:.0%}")
-    ax.legend(fontsize=7, loc="upper left")
+    if len(h):
+        ax.legend(fontsize=7, loc="upper left")
     fig.text(0.05, 0.01, "\n".join(_wrap(text, 120)), fontsize=7, va="bottom")
     fig.subplots_adjust(bottom=0.25)
+    pdf.savefig(fig)
+    plt.close(fig)
+
+
+def _mpl_text_page(pdf, lines: list[str]) -> None:
+    """A page of plain text: the sections of the report and what each lists."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(8.27, 4.5))
+    wrapped = [w for ln in lines for w in (_wrap(ln, 110) or [""])]
+    fig.text(0.05, 0.95, "\n".join(wrapped), fontsize=8, va="top")
     pdf.savefig(fig)
     plt.close(fig)
 
@@ -223,28 +275,30 @@ def build_report(series: pd.DataFrame, signals: pd.DataFrame, forecasts: pd.Data
     """Write ``out`` (HTML) and ``out.with_suffix('.pdf')``; return their paths."""
     from plotly.offline import get_plotlyjs
 
-    from visionlake.trends.signals import top_movers
+    from visionlake.trends.words import LOW_SUPPORT, SECTIONS
 
     by = series.attrs.get("by", "month")
     segments = list(series.attrs.get("segments", []))
-    rising, falling = top_movers(signals, top)
-    if rising.empty and falling.empty:
-        # nothing significant: show the largest series so the report is never empty
-        ok = signals[signals["label"] != "insufficient"]
-        rising = (ok if not ok.empty else signals).sort_values("looks", ascending=False).head(top)
+    sections = report_sections(signals, top)
+    conf = float(signals["confidence"].iloc[0]) if "confidence" in signals and len(signals) else 0.95
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p class='muted'>{series['unique_id'].nunique()} series, {series['ds'].nunique()} {by}s "
              f"({_fmt_period(series['ds'].min(), by)} to {_fmt_period(series['ds'].max(), by)}); shares of "
              f"looks with Wilson 95% intervals; grey points have fewer than "
-             f"{series.attrs.get('min_support', 10)} looks (low support).</p>"]
+             f"{series.attrs.get('min_support', 10)} looks (low support). A value is called rising or falling "
+             f"only when its Mann-Kendall test is significant at {conf:.0%} confidence and its support is "
+             f"adequate.</p>"]
     labels = signals["label"].value_counts()
     parts.append("<p>" + ", ".join(f"{k}: {v}" for k, v in labels.items()) + "</p>")
     pdf_pages: list[tuple[pd.DataFrame, pd.DataFrame | None, str, str]] = []
     n_fig = 0
-    for heading, block in (("Rising", rising), ("Falling", falling)):
+    for heading in SECTIONS:
+        block = sections[heading]
+        parts.append(f"<section class='trend-section' data-section='{heading}'><h2>{heading}</h2>")
         if block.empty:
+            parts.append(f"<p class='muted none'>No value is {heading.lower()} at {conf:.0%} confidence with "
+                         "adequate support.</p></section>")
             continue
-        parts.append(f"<h2>{heading}</h2>")
         for _, sig in block.iterrows():
             uid = sig["unique_id"]
             hist = series[series["unique_id"] == uid]
@@ -260,9 +314,23 @@ def build_report(series: pd.DataFrame, signals: pd.DataFrame, forecasts: pd.Data
             seg = segment_table(series, sig, segments)
             seg_html = _table(seg[[*segments, "looks", "count", "share", "lo", "hi", "note", "low_support"]],
                               low_col="low_support") if seg is not None else ""
-            parts.append(f"<div class='card'><h3>{html.escape(uid)}<span class='tag'>{sig['label']}</span></h3>"
-                         f"<p>{html.escape(text)}</p>{div}{thumbs_html}{seg_html}</div>")
-            pdf_pages.append((hist, fc, uid, text))
+            colour = line_colour(hist)[0]
+            parts.append(f"<div class='card' data-unique-id='{html.escape(str(uid), quote=True)}' "
+                         f"data-label='{sig['label']}' data-colour='{colour}'>"
+                         f"<h3>{html.escape(str(uid))}<span class='tag'>{sig['label']}</span></h3>"
+                         f"<p class='summary'>{html.escape(text)}</p>{div}{thumbs_html}{seg_html}</div>")
+            pdf_pages.append((hist, fc, f"{heading}: {uid}", text))
+        parts.append("</section>")
+    low = sections[LOW_SUPPORT]
+    parts.append(f"<section class='trend-section' data-section='{LOW_SUPPORT}'><h2>{LOW_SUPPORT}</h2>")
+    if low.empty:
+        parts.append("<p class='muted none'>Every value has adequate support.</p>")
+    else:
+        parts.append("<p class='muted'>Too few looks to call a trend; shown so that nothing is hidden, "
+                     "never narrated.</p>")
+        cols = [c for c in ("unique_id", "looks", "periods", "supported_periods", "share") if c in low]
+        parts.append(_table(low[cols]))
+    parts.append("</section>")
     if lifts is not None and not lifts.empty:
         parts.append("<h2>Values that go together (co-occurrence lift)</h2>")
         parts.append(_table(lifts.head(15)))
@@ -284,6 +352,12 @@ def build_report(series: pd.DataFrame, signals: pd.DataFrame, forecasts: pd.Data
         matplotlib.use("Agg")
         pdf_path = out.with_suffix(".pdf")
         with PdfPages(pdf_path) as pp:
+            lines = [title, ""]
+            for heading in (*SECTIONS, LOW_SUPPORT):
+                ids = list(sections[heading]["unique_id"])
+                lines.append(f"{heading}: " + (", ".join(map(str, ids[:12])) + (" ..." if len(ids) > 12 else "")
+                                               if ids else "none"))
+            _mpl_text_page(pp, lines)
             for hist, fc, uid, text in pdf_pages:
                 _mpl_page(pp, hist, fc, uid, text)
             if not pdf_pages:

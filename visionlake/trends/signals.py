@@ -101,8 +101,10 @@ def compute_signals(series: pd.DataFrame, by: str | None = None, alpha: float = 
     """One row per series: shares, changes, tests, slope, seasonal strength and a label.
 
     Periods below the series' minimum support are left out of the trend tests (their share is too
-    noisy) but counted in ``periods``; a series with fewer than ``min_periods`` supported periods is
-    labelled ``insufficient`` rather than dropped.
+    noisy) but counted in ``periods``; a series with fewer than ``min_periods`` supported periods, or
+    with fewer than half of its periods supported, has ``support == "low"`` and is labelled
+    ``insufficient`` rather than dropped: no direction is ever called on it. ``confidence`` is the
+    level (``1 - alpha``) at which rising/falling labels were tested.
     """
     if series is None or series.empty:
         raise BadInput("no series to analyse")
@@ -128,7 +130,10 @@ def compute_signals(series: pd.DataFrame, by: str | None = None, alpha: float = 
             row.update(first=g["ds"].iloc[0], last=g["ds"].iloc[-1],
                        last_share=float(y[-1]) if len(y) else float("nan"), prev_share=float("nan"),
                        change=float("nan"), change_p=float("nan"))
-        if len(sup) >= min_periods and np.nanmax(y) > 0:
+        # a trend is only called on adequate support: enough supported periods, and most periods supported
+        adequate = len(sup) >= min_periods and 2 * len(sup) >= len(g)
+        row.update(support="adequate" if adequate else "low", confidence=1.0 - alpha)
+        if adequate and np.nanmax(y) > 0:
             tau, p = mann_kendall(y)
             slope = theil_sen(y)
             # seasonal strength needs an evenly spaced curve: use all periods, gaps interpolated

@@ -120,6 +120,8 @@ class SeriesOut(BaseModel):
     series: int
     periods: int
     truncated: bool
+    colours: dict[str, list[str]] = Field(default_factory=dict, description="unique_id -> [line, outline] for "
+                                          "values that are named colours (drawn in their own colour)")
     rows: list[SeriesRow]
 
 
@@ -144,6 +146,11 @@ class SignalRow(BaseModel):
     slope: float | None = None
     slope_per_year: float | None = None
     seasonal_strength: float | None = None
+    support: str | None = Field(default=None, description="adequate, or low: no direction is called")
+    confidence: float | None = Field(default=None, description="Level at which rising/falling were tested")
+    section: str | None = Field(default=None, description="Report section: Rising, Emerging, Falling, "
+                                                          "Seasonal or Low support (None: stable)")
+    summary: str = Field(default="", description="The sentence the CLI and reports print for this row")
 
 
 class LiftRow(BaseModel):
@@ -161,6 +168,8 @@ class SignalsOut(BaseModel):
     rising: list[SignalRow]
     falling: list[SignalRow]
     signals: list[SignalRow]
+    sections: dict[str, list[str]] = Field(default_factory=dict,
+                                           description="unique_ids listed under each report section")
     lift: list[LiftRow]
 
 
@@ -181,6 +190,8 @@ class ForecastOut(BaseModel):
     horizon: int
     season: int | None = None
     weights: dict[str, float] = {}
+    choice: str | None = Field(default=None, description="What the default chose by rolling-origin CV")
+    cv_mase: float | None = Field(default=None, description="CV MASE of that choice (None: history too short)")
     rows: list[ForecastRow]
 
 
@@ -484,9 +495,14 @@ async def series(q: SeriesQuery, st: State, who: Viewer) -> dict[str, Any]:
         truncated = len(s) > MAX_SERIES_ROWS
         if truncated:
             s = s[s["unique_id"].isin(_largest(s, max(1, MAX_SERIES_ROWS // max(1, s["ds"].nunique()))))]
+        from visionlake.trends.words import colour_of
+
+        firsts = s.drop_duplicates("unique_id")
+        colours = {str(r.unique_id): list(c) for r in firsts.itertuples()
+                   if (c := colour_of(r.attribute, r.value)) is not None}
         return {"source": name, "by": q.by, "segments": list(q.segments), "min_support": q.min_support,
                 "series": n_series, "periods": int(s["ds"].nunique()), "truncated": truncated,
-                "rows": _records(s, list(q.segments))}
+                "colours": colours, "rows": _records(s, list(q.segments))}
 
     return await run_blocking(lambda: _data_errors(work), timeout=st.limits.request_timeout_s)
 
@@ -494,7 +510,9 @@ async def series(q: SeriesQuery, st: State, who: Viewer) -> dict[str, Any]:
 @router.post("/trends/signals", response_model=SignalsOut, responses=responses(*COMMON, 400, 403, 404),
              summary="Rising, falling, seasonal and emerging values, with tests, slopes and co-occurrence lift")
 async def signals(q: SignalsQuery, st: State, who: Viewer) -> dict[str, Any]:
+    from visionlake.trends.report import report_sections
     from visionlake.trends.signals import compute_signals, lift, top_movers
+    from visionlake.trends.words import describe, section_of
 
     def work() -> dict[str, Any]:
         s, obs, name, _root = _series(st, who, q)
@@ -502,9 +520,22 @@ async def signals(q: SignalsQuery, st: State, who: Viewer) -> dict[str, Any]:
         rising, falling = top_movers(sig, q.top)
         lifts = lift(obs, min_support=q.lift_min_looks, top=q.top)
         segs = list(q.segments)
+
+        def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+            out = _records(df, segs)
+            for r, (_i, raw) in zip(out, df.iterrows(), strict=True):
+                r["section"] = section_of(str(raw["label"]))
+                r["summary"] = describe(raw, None, q.by)
+            return out
+
+        parts = report_sections(sig, q.top)
+        sections = {k: [str(u) for u in v["unique_id"]] for k, v in parts.items()}
+        listed = {u for v in sections.values() for u in v}
+        # the table holds the top rows and every row a section lists: a client never has to guess a label
+        table = sig[sig.index.isin(sig.head(q.top).index) | sig["unique_id"].isin(listed)]
         return {"source": name, "by": q.by, "labels": {str(k): int(v) for k, v in sig["label"].value_counts().items()},
-                "rising": _records(rising, segs), "falling": _records(falling, segs),
-                "signals": _records(sig.head(q.top), segs), "lift": _records(lifts, [], skip=("segments",))}
+                "rising": rows(rising), "falling": rows(falling), "signals": rows(table),
+                "sections": sections, "lift": _records(lifts, [], skip=("segments",))}
 
     return await run_blocking(lambda: _data_errors(work), timeout=st.limits.request_timeout_s)
 
@@ -520,13 +551,14 @@ async def forecast(q: ForecastQuery, st: State, who: Viewer) -> dict[str, Any]:
         if not ids:
             raise BadInput("none of the requested series exists in this source")
         fc = forecast_series(s, q.horizon, q.model, q.by, ids)
-        rows = [{"unique_id": str(r["unique_id"]), "ds": _clean(r["ds"]), "mean": float(r["mean"]),
+        rows = [{"unique_id": str(r["unique_id"]), "ds": _clean(r["ds"]), "mean": _clean(r["mean"]) or 0.0,
                  **{k.replace("-", "_"): _clean(r[k]) for k in ("lo-80", "hi-80", "lo-95", "hi-95") if k in r}}
                 for r in fc.to_dict("records")]
         weights = {str(k): float(v) for k, v in (fc.attrs.get("weights") or {}).items()
                    if isinstance(v, int | float | np.floating)}
         return {"source": name, "by": q.by, "model": q.model, "horizon": q.horizon,
-                "season": _clean(fc.attrs.get("season")), "weights": weights, "rows": rows}
+                "season": _clean(fc.attrs.get("season")), "weights": weights,
+                "choice": fc.attrs.get("choice"), "cv_mase": _clean(fc.attrs.get("cv_mase")), "rows": rows}
 
     return await run_blocking(lambda: _data_errors(work), timeout=st.limits.request_timeout_s)
 
@@ -538,17 +570,14 @@ async def forecast(q: ForecastQuery, st: State, who: Viewer) -> dict[str, Any]:
              summary="Download a trend report: rising/falling values, curves with bands, forecasts, summaries")
 async def report(q: ReportQuery, st: State, who: Viewer) -> Response:
     from visionlake.trends.pipeline import forecast_series
-    from visionlake.trends.report import build_report
-    from visionlake.trends.signals import compute_signals, lift, top_movers
+    from visionlake.trends.report import build_report, report_ids
+    from visionlake.trends.signals import compute_signals, lift
 
     def work() -> tuple[bytes, str]:
         s, obs, name, root = _series(st, who, q)
         sig = compute_signals(s, q.by)
-        rising, falling = top_movers(sig, q.top)
-        ids = list(rising["unique_id"]) + list(falling["unique_id"])
-        if not ids:
-            ids = list(sig.sort_values("looks", ascending=False)["unique_id"].head(q.top))
-        fc = forecast_series(s, q.horizon, q.model, q.by, ids) if s["ds"].nunique() >= 2 else None
+        ids = report_ids(sig, q.top)
+        fc = forecast_series(s, q.horizon, q.model, q.by, ids) if ids and s["ds"].nunique() >= 2 else None
         with tempfile.TemporaryDirectory(prefix="vl-report-") as tmp:
             out = Path(tmp) / "report.html"
             res = build_report(s, sig, fc, out, obs=obs, title=f"Trends: {name}", top=q.top, thumb_root=root,

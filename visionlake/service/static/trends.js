@@ -103,6 +103,7 @@
       el("span", { class: "muted", id: "trend-chart-note" }, "")), chart);
     const signals = el("div", { class: "card table-card", id: "trend-signals" });
     const lifts = el("div", { class: "card table-card", id: "trend-lift" });
+    const sections = el("div", { class: "card", id: "trend-sections" });
     const results = el("div", { class: "stack", id: "trend-results" },
       el("div", { class: "card" }, empty("No trends yet", "Choose a source and press “Show trends”.")));
     main.append(form, el("div", { style: "height:16px" }), results);
@@ -125,7 +126,8 @@
         shown = [...new Set([...movers, ...largest])].slice(0, 5);
         last = { q, sig, series };
         renderKpis(sig, series);
-        results.replaceChildren(kpis, chartCard, el("div", { class: "grid cols-even" }, signals, lifts));
+        results.replaceChildren(kpis, sections, chartCard, el("div", { class: "grid cols-even" }, signals, lifts));
+        renderSections(sig);
         renderSignals(sig);
         renderLift(sig);
         await renderChart();
@@ -147,7 +149,7 @@
       return rows.map((r) => el("tr", { class: "clickable" + (shown.includes(r.unique_id) ? " selected" : ""), "data-id": r.unique_id,
         title: "Show or hide this series in the chart", onclick: () => toggle(r.unique_id) },
         el("td", {}, el("strong", {}, r.value ?? r.unique_id), el("div", { class: "muted small" }, [r.attribute, ...Object.values(r.segments || {})].filter(Boolean).join(" · "))),
-        el("td", {}, el("span", { class: `badge ${LABEL_CLASS[r.label] ?? ""}` }, r.label)),
+        el("td", {}, el("span", { class: `badge ${LABEL_CLASS[r.label] ?? ""}`, title: r.summary || "" }, r.label === "insufficient" ? "low support" : r.label)),
         el("td", { class: "num" }, pct(r.last_share)), el("td", { class: "num" }, pts(r.slope_per_year)), el("td", { class: "num" }, pval(r.trend_p))));
     }
 
@@ -161,6 +163,21 @@
       all.length ? el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Value"), el("th", {}, "Signal"),
         el("th", { class: "num" }, "Last"), el("th", { class: "num" }, "Slope / yr"), el("th", { class: "num" }, "p"))),
       el("tbody", {}, signalRows(all))) : empty("No signals", "Too few supported periods to test a trend."));
+    }
+
+    function renderSections(sig) {
+      // the report's sections, from the same signals table: each value links to its row's sentence
+      const byId = Object.fromEntries(sig.signals.map((r) => [r.unique_id, r]));
+      const names = ["Rising", "Emerging", "Falling", "Seasonal", "Low support"];
+      sections.replaceChildren(el("div", { class: "card-head" }, el("h2", {}, "What moves"),
+        el("span", { class: "muted" }, "rising/falling: Mann–Kendall significant at 95% with adequate support")),
+      ...names.map((name) => {
+        const ids = sig.sections?.[name] ?? [];
+        return el("div", { class: "trend-section", "data-section": name }, el("h3", {}, name),
+          ids.length ? el("div", { class: "chips" }, ids.map((id) => el("button", { type: "button", class: "chip", "data-id": id,
+            "data-label": byId[id]?.label ?? "", title: byId[id]?.summary ?? "", onclick: () => toggle(id) }, byId[id]?.value ?? id)))
+            : el("p", { class: "muted small" }, name === "Low support" ? "Every value has enough looks." : `No value is ${name.toLowerCase()} at 95% confidence.`));
+      }));
     }
 
     function renderLift(sig) {
@@ -189,21 +206,40 @@
       }
       const traces = [];
       shown.forEach((id, i) => {
-        const c = COLORS[i % COLORS.length];
-        const rows = series.rows.filter((r) => r.unique_id === id && r.n > 0);
+        // a value that is a named colour is drawn in that colour (white with a dark outline)
+        const [c, outline] = series.colours?.[id] ?? [COLORS[i % COLORS.length], COLORS[i % COLORS.length]];
+        const band = c.toLowerCase() === "#ffffff" ? "#888888" : c;
+        const all = series.rows.filter((r) => r.unique_id === id);
+        const rows = all.filter((r) => r.n > 0);
         if (!rows.length) return;
-        const x = rows.map((r) => r.ds);
-        traces.push({ x: [...x, ...x.slice().reverse()], y: [...rows.map((r) => r.hi), ...rows.map((r) => r.lo).reverse()],
-          fill: "toself", fillcolor: hexA(c, 0.12), line: { width: 0 }, mode: "lines", hoverinfo: "skip", showlegend: false, legendgroup: id, type: "scatter" });
-        traces.push({ x, y: rows.map((r) => r.y), name: id, legendgroup: id, type: "scatter", mode: "lines+markers",
-          line: { color: c, width: 2 }, marker: { size: 5, color: rows.map((r) => (r.low_support ? "#b8c0cc" : c)) },
-          customdata: rows.map((r) => [r.count, r.n]), hovertemplate: "%{x|%b %Y}: %{y:.1%} (%{customdata[0]} of %{customdata[1]} looks)<extra>" + id + "</extra>" });
+        // one band per run of periods with looks: an interval is never drawn across an empty period
+        const runs = [];
+        let run = [];
+        for (const r of all) {
+          if (r.n > 0) run.push(r); else if (run.length) { runs.push(run); run = []; }
+        }
+        if (run.length) runs.push(run);
+        for (const rr of runs) {
+          const rx = rr.map((r) => r.ds);
+          traces.push({ x: [...rx, ...rx.slice().reverse()], y: [...rr.map((r) => r.hi), ...rr.map((r) => r.lo).reverse()],
+            fill: "toself", fillcolor: hexA(band, 0.14), line: { width: 0 }, mode: "lines", hoverinfo: "skip", showlegend: false,
+            legendgroup: id, type: "scatter", meta: "band" });
+        }
+        const x = all.map((r) => r.ds);
+        const y = all.map((r) => (r.n > 0 ? r.y : null));
+        if (outline !== c) {
+          traces.push({ x, y, type: "scatter", mode: "lines", line: { color: outline, width: 5 }, hoverinfo: "skip",
+            showlegend: false, legendgroup: id, connectgaps: false, meta: "outline" });
+        }
+        traces.push({ x, y, name: id, legendgroup: id, type: "scatter", mode: "lines+markers", connectgaps: false, meta: "curve",
+          line: { color: c, width: 2.5 }, marker: { size: 6, color: all.map((r) => (r.low_support ? "#b8c0cc" : c)), line: { color: outline, width: 1 } },
+          customdata: all.map((r) => [r.count, r.n]), hovertemplate: "%{x|%b %Y}: %{y:.1%} (%{customdata[0]} of %{customdata[1]} looks)<extra>" + id + "</extra>" });
         const f = fc.rows.filter((r) => r.unique_id === id);
         if (f.length) {
           const fx = [x[x.length - 1], ...f.map((r) => r.ds)];
           const lastY = rows[rows.length - 1].y;
           traces.push({ x: [...fx, ...fx.slice().reverse()], y: [lastY, ...f.map((r) => r.hi_80), ...[lastY, ...f.map((r) => r.lo_80)].reverse()],
-            fill: "toself", fillcolor: hexA(c, 0.08), line: { width: 0 }, mode: "lines", hoverinfo: "skip", showlegend: false, legendgroup: id, type: "scatter" });
+            fill: "toself", fillcolor: hexA(band, 0.08), line: { width: 0 }, mode: "lines", hoverinfo: "skip", showlegend: false, legendgroup: id, type: "scatter" });
           traces.push({ x: fx, y: [lastY, ...f.map((r) => r.mean)], name: `${id} (forecast)`, legendgroup: id, showlegend: false, type: "scatter",
             mode: "lines", line: { color: c, width: 2, dash: "dot" }, hovertemplate: "%{x|%b %Y}: %{y:.1%} forecast<extra></extra>" });
         }

@@ -1,0 +1,92 @@
+"""The fashion space's part of :mod:`visionlake.resync`: the catalog's fashion embeddings are the truth.
+
+Ingestion stores every image embedding in ``fashion_embeddings`` (catalog) and in the collection's
+``fashion`` index (derived); these functions list, measure and resync that derived copy. They are
+reached by the lake and ``visionlake check`` through :data:`visionlake.areas.AREAS`, so core code never
+imports this area.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+
+def fashion_catalog_ids(lake: Any, collection_id: int) -> set[int]:
+    """Image ids of a collection that have a fashion embedding in the catalog."""
+    from visionlake.catalog.models import Image
+    from visionlake.fashion.models import FashionEmbedding
+
+    with lake.session() as s:
+        return set(s.scalars(select(FashionEmbedding.image_id).join(Image, Image.id == FashionEmbedding.image_id)
+                             .where(Image.collection_id == collection_id)).all())
+
+
+def fashion_catalog_dim(lake: Any, collection_id: int) -> int | None:
+    """Dimension of the collection's stored fashion embeddings (None when there are none)."""
+    from visionlake.catalog.models import Image
+    from visionlake.fashion.models import FashionEmbedding
+
+    with lake.session() as s:
+        return s.scalar(select(FashionEmbedding.dim).join(Image, Image.id == FashionEmbedding.image_id)
+                        .where(Image.collection_id == collection_id).limit(1))
+
+
+def fashion_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
+    """Index metadata of a fashion vector: the image's scalar metadata (what ``--where`` filters on)."""
+    return {k: v for k, v in (meta or {}).items() if isinstance(v, str | int | float | bool)}
+
+
+def sync_fashion(lake: Any, collection: str, save: bool = True, backfill: bool = True) -> dict[str, int]:
+    """Make the fashion index hold exactly the catalog's fashion embeddings.
+
+    ``backfill``: vectors found only in the index for images that still exist (lakes ingested before
+    embeddings were stored in the catalog) are copied into the catalog instead of being dropped.
+    """
+    from visionlake.catalog.models import Image
+    from visionlake.fashion.models import FashionEmbedding
+
+    col = lake.collection(collection)
+    report = {"added": 0, "removed": 0, "backfilled": 0, "count": 0}
+    dim = fashion_catalog_dim(lake, col.id)
+    if dim is None:
+        header = lake.index_header(collection, "fashion")
+        if header is None:
+            return report
+        dim = int(header["dim"])
+    index = lake.index(collection, "fashion", dim, "cosine")
+    catalog = fashion_catalog_ids(lake, col.id)
+    in_index = set(index.ids().tolist())
+    extra = sorted(in_index - catalog)
+    missing = sorted(catalog - in_index)
+    if extra and backfill:
+        with lake.session() as s:
+            alive = dict(s.execute(select(Image.id, Image.meta).where(Image.collection_id == col.id,
+                                                                      Image.id.in_(extra))).all())
+            keep = [i for i in extra if i in alive]
+            if keep:
+                vecs = index.reconstruct(keep)
+                for i, v in zip(keep, vecs, strict=True):
+                    s.add(FashionEmbedding(image_id=i, dim=int(v.shape[0]), model="",
+                                           vector=np.asarray(v, dtype=np.float32).tobytes()))
+        report["backfilled"] = len(keep)
+        extra = [i for i in extra if i not in alive]
+    if extra:
+        report["removed"] = index.remove(extra)
+    step = 5000
+    for start in range(0, len(missing), step):
+        chunk = missing[start : start + step]
+        with lake.session() as s:
+            rows = s.execute(select(FashionEmbedding.image_id, FashionEmbedding.vector, Image.meta)
+                             .join(Image, Image.id == FashionEmbedding.image_id)
+                             .where(FashionEmbedding.image_id.in_(chunk))).all()
+        ids = [r[0] for r in rows]
+        vecs = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        index.add(ids, vecs, [fashion_meta(r[2]) for r in rows])
+        report["added"] += len(ids)
+    if save and (extra or missing or report["backfilled"]):
+        index.save()
+    report["count"] = index.count()
+    return report
