@@ -292,8 +292,15 @@ class Lake:
                         if self.settings.get("index", "faiss") == "faiss":
                             h["bytes_on_disk"] = _dir_bytes(idx_root / space)
                         indexes.append(h)
+                extra: dict[str, Any] = {}
+                if col.purpose == "faces":  # which face pack embeds it (see faces.collection_pack)
+                    fo = (col.settings or {}).get("faces_options") or {}
+                    extra["face_pack"] = fo.get("pack", "dlib")
+                    if (col.settings or {}).get("faces_switch"):
+                        extra["face_pack_switch"] = col.settings["faces_switch"]
                 out["collections"].append(
                     {
+                        **extra,
                         "name": col.name,
                         "purpose": col.purpose,
                         "images": images,
@@ -306,6 +313,8 @@ class Lake:
                     }
                 )
         out["bytes_on_disk"] = _dir_bytes(self.root)
+        # licences accepted in this lake (non-commercial face packs): who, when, which terms
+        out["licences"] = dict(self.settings.get("licences") or {})
         return out
 
     # ------------------------------------------------------------------ reliability (derived indexes)

@@ -31,7 +31,11 @@ def build_analysers(purpose: str, settings: dict[str, Any] | None = None) -> lis
         raise ValueError(f"unknown collection purpose {purpose!r}; choose one of {sorted(PURPOSES)}")
     out = []
     for name in names:
-        module_name, _, cls_name = REGISTRY[name].partition(":")
+        # a "module:Class" name is an analyser outside this registry (plug-ins, tests)
+        spec = REGISTRY.get(name) or (name if ":" in name else None)
+        if spec is None:
+            raise ValueError(f"unknown analyser {name!r}; known: {', '.join(sorted(REGISTRY))}")
+        module_name, _, cls_name = spec.partition(":")
         cls = getattr(importlib.import_module(module_name), cls_name)
         out.append(cls(**settings.get(f"{name}_options", {})))
     return out

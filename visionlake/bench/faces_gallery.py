@@ -206,13 +206,13 @@ def fit_distractor_model(vecs: np.ndarray, labels: np.ndarray) -> dict[str, np.n
     return {"mu": c.mean(axis=0), "sc": sc, "sw": sw}
 
 
-def sample_distractors(model: dict[str, np.ndarray], n: int, per_identity: int = 4, seed: int = 0,
-                       step: int = 100_000) -> np.ndarray:
-    """``n`` synthetic unit vectors from ``n / per_identity`` synthetic identities."""
+def iter_distractors(model: dict[str, np.ndarray], n: int, per_identity: int = 4, seed: int = 0,
+                     step: int = 100_000) -> Iterator[np.ndarray]:
+    """``n`` synthetic unit vectors from ``n / per_identity`` synthetic identities, ``step`` at a time
+    (a million 512-d vectors are 2 GB: they are indexed chunk by chunk, never held together)."""
     rng = np.random.default_rng(seed)
     lc = np.linalg.cholesky(model["sc"] + 1e-9 * np.eye(len(model["mu"])))
     lw = np.linalg.cholesky(model["sw"] + 1e-9 * np.eye(len(model["mu"])))
-    out = np.empty((n, len(model["mu"])), dtype=np.float32)
     for start in range(0, n, step):
         m = min(step, n - start)
         n_id = max(1, m // per_identity)
@@ -220,8 +220,35 @@ def sample_distractors(model: dict[str, np.ndarray], n: int, per_identity: int =
         which = rng.integers(0, n_id, size=m)
         x = centres[which] + rng.standard_normal((m, len(model["mu"]))) @ lw.T
         x /= np.linalg.norm(x, axis=1, keepdims=True)
-        out[start : start + m] = x
+        yield x.astype(np.float32)
+
+
+def sample_distractors(model: dict[str, np.ndarray], n: int, per_identity: int = 4, seed: int = 0,
+                       step: int = 100_000) -> np.ndarray:
+    """``n`` synthetic unit vectors from ``n / per_identity`` synthetic identities."""
+    out = np.empty((n, len(model["mu"])), dtype=np.float32)
+    start = 0
+    for chunk in iter_distractors(model, n, per_identity, seed, step):
+        out[start : start + len(chunk)] = chunk
+        start += len(chunk)
     return out
+
+
+#: above this many bytes of full float32 vectors, the bench's automatic index is IVF with 8-bit scalar
+#: quantisation (512-d ArcFace templates at 1M are 2 GB as floats, 0.5 GB as SQ8)
+FULL_VECTOR_BUDGET = 1 << 30
+
+
+def bench_kind(n: int, dim: int, kind: str = "auto") -> str:
+    """The index kind the bench uses: the lake's automatic policy, bounded by memory for wide vectors."""
+    from visionlake.index.faiss_index import choose_kind
+
+    if kind != "auto":
+        return kind
+    auto = choose_kind(n)
+    if auto == "ivf" and n * dim * 4 > FULL_VECTOR_BUDGET:
+        return "ivfsq8"
+    return auto
 
 
 def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dlib", workers: int = 2,
@@ -231,7 +258,6 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
     """The measurements of ``bench identify`` (see the command's help); ``layer_probes`` > 0 adds
     ``through_layers``: per-probe latency through the Gallery object and the service
     (:mod:`visionlake.bench.identify_layers`) on a lake holding the real gallery."""
-    import faiss
 
     from visionlake.index.faiss_index import FaissIndex
 
@@ -256,21 +282,49 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
     sims = p_vecs @ g_vecs.T
     rank1_clean = float(np.mean(g_labels[sims.argmax(axis=1)] == p_labels))
 
-    # realistic distractors: fitted on the real embeddings
+    # realistic distractors: fitted on the real embeddings, generated and indexed chunk by chunk
+    import faiss as _faiss
+
+    from visionlake.index.faiss_index import choose_nlist
+
     ok = found
     model = fit_distractor_model(vecs[ok], labels_all[ok])
-    t0 = time.perf_counter()
-    dvecs = sample_distractors(model, distractors) if distractors else np.zeros((0, vecs.shape[1]), np.float32)
-    gen_s = time.perf_counter() - t0
-    realism = _realism(vecs[ok], labels_all[ok], dvecs)
-
-    all_vecs = np.vstack([g_vecs, dvecs]).astype(np.float32)
-    ids = np.arange(len(all_vecs), dtype=np.int64)
+    dim = vecs.shape[1]
     n_real = len(g_vecs)
-    index = FaissIndex(None, dim=vecs.shape[1], metric="cosine", kind=kind, nprobe=nprobe)
+    total = n_real + int(distractors)
+    chosen = bench_kind(total, dim, kind)
+    index = FaissIndex(None, dim=dim, metric="cosine", kind=chosen, nprobe=nprobe)
+    chunks = iter_distractors(model, distractors) if distractors else iter(())
+    first = next(chunks, np.zeros((0, dim), np.float32))
+    realism = _realism(vecs[ok], labels_all[ok], first)
+    gen_s = 0.0
     t0 = time.perf_counter()
-    index.build(ids, all_vecs, kind=None if kind == "auto" else kind, nlist=nlist)
-    build_s = time.perf_counter() - t0
+    g32 = np.ascontiguousarray(g_vecs, dtype=np.float32)
+    if chosen == "flat":
+        index.train("flat", g32[:0])
+    else:
+        nl = nlist or choose_nlist(total)
+        sample = np.vstack([g32, first[: max(0, 200_000 - n_real)]])
+        index.train(chosen, sample, nlist=nl)
+    index._add_vectors(np.arange(n_real, dtype=np.int64), index._prep(g32))
+    # exact top-1 over the same vectors, block by block (no second copy of the gallery)
+    best_s, best_i = _faiss.knn(np.ascontiguousarray(p_vecs), g32, 1, _faiss.METRIC_INNER_PRODUCT)
+    best_s, best_i = best_s[:, 0].copy(), best_i[:, 0].astype(np.int64)
+    start = n_real
+    chunk = first
+    while len(chunk):
+        ids = np.arange(start, start + len(chunk), dtype=np.int64)
+        index._add_vectors(ids, index._prep(chunk))
+        d, i = _faiss.knn(np.ascontiguousarray(p_vecs), chunk, 1, _faiss.METRIC_INNER_PRODUCT)
+        better = d[:, 0] > best_s
+        best_s[better] = d[better, 0]
+        best_i[better] = i[better, 0] + start
+        start += len(chunk)
+        t1 = time.perf_counter()
+        chunk = next(chunks, np.zeros((0, dim), np.float32))
+        gen_s += time.perf_counter() - t1
+    build_s = time.perf_counter() - t0 - gen_s
+    exact_top = best_i
     if log:
         log(f"index built: {index.describe()} in {build_s:.1f}s")
 
@@ -284,12 +338,7 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
         t = time.perf_counter()
         index.search(p_vecs[r : r + 1], k=1)
         lat.append((time.perf_counter() - t) * 1000.0)
-    # exact search over the same vectors
-    flat = faiss.IndexFlatIP(all_vecs.shape[1])
-    flat.add(all_vecs)
-    _d, exact_top = flat.search(np.ascontiguousarray(p_vecs), 1)
-    exact_top = exact_top[:, 0]
-    del flat
+    all_count = total
 
     def rank1_of(top: np.ndarray) -> float:
         hit = top < n_real
@@ -313,7 +362,7 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
         "probes": len(probes),
         "gallery_jitters": int(gallery_jitters),
         "distractors": int(distractors),
-        "gallery_size": int(len(all_vecs)),
+        "gallery_size": int(all_count),
         "rank1": round(rank1, 4),
         "rank1_exact": round(rank1_exact, 4),
         "rank1_no_distractors": round(rank1_clean, 4),
@@ -325,7 +374,8 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
         "build_s": round(build_s, 2),
         "distractor_generation_s": round(gen_s, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "index": {"kind": desc["kind"], "nlist": desc["nlist"], "nprobe": desc["nprobe"]},
+        "index": {"kind": desc["kind"], "nlist": desc["nlist"], "nprobe": desc["nprobe"],
+                  "bytes_in_ram": desc.get("bytes_in_ram")},
         "distractor_realism": realism,
         "through_layers": layers,
     }
@@ -436,12 +486,13 @@ def run_cluster(root: Path, cache_dir: Path, pack: str = "dlib", workers: int = 
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
 
-def _main() -> None:  # python -m visionlake.bench.faces_gallery warm  (fill the cache only)
+def _main() -> None:  # [PACK=arcface-s] python -m visionlake.bench.faces_gallery warm  (fill the cache only)
     import sys
 
     root = Path(sys.argv[2]) if len(sys.argv) > 2 else shared_data_dir() / "lfw"
     workers = int(os.environ.get("WORKERS", "2"))
-    rels, _v, found, name = cached_embeddings(root, DEFAULT_CACHE, "dlib", workers, log=print)
+    pack = os.environ.get("PACK", "dlib")
+    rels, _v, found, name = cached_embeddings(root, DEFAULT_CACHE, pack, workers, log=print)
     print(json.dumps({"pack": name, "images": len(rels), "found": int(found.sum())}))
 
 

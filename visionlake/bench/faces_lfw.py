@@ -370,8 +370,26 @@ def lfw_report(pairs: PairList, res: RunResult, metric: str) -> dict[str, Any]:
     }
 
 
-def _pipeline_opts(pick: str, backend: str, flip: bool, max_side: int, jitters: int = 0) -> dict[str, Any]:
-    return {"pick": pick, "backend": backend, "flip": flip, "max_side": max_side, "jitters": jitters}
+def _pipeline_opts(pick: str, backend: str, flip: bool | None, max_side: int | None, jitters: int = 0,
+                   pack: str = "dlib", upscale: float | None = None) -> dict[str, Any]:
+    """Worker pipeline options; a pack's own defaults apply where the user gave nothing."""
+    opts: dict[str, Any] = {"pick": pick, "pack": pack}
+    if flip is not None:
+        opts["flip"] = flip
+    if pack == "dlib":
+        opts.update({"backend": backend, "jitters": jitters, "max_side": 1024 if max_side is None else max_side})
+    elif max_side is not None:
+        opts["max_side"] = max_side
+    if upscale is not None:
+        opts["max_upscale"] = upscale
+    return opts
+
+
+def _method(pack: str) -> str:
+    from visionlake.faces.packs import pack_info
+
+    info = pack_info(pack)
+    return f"visionlake {info.space or pack} (cosine); licence: {info.licence}"
 
 
 def _num(v: float, digits: int = 5) -> float | None:
@@ -458,8 +476,9 @@ def agreement(ours: RunResult, peer: RunResult, threshold: float = 0.5) -> dict[
 
 def run_lfw(data: Path | None = None, pairs_file: str = "pairs.txt", pairs_csv: Path | None = None,
             root: Path | None = None, peer: bool = False, workers: int = 1, pick: str = "auto",
-            backend: str = "onnx", flip: bool = True, max_side: int = 1024, jitters: int = 0,
-            limit: int | None = None, progress: Callable[..., None] | bool = True) -> dict[str, Any]:
+            backend: str = "onnx", flip: bool | None = None, max_side: int | None = None, jitters: int = 0,
+            limit: int | None = None, progress: Callable[..., None] | bool = True, pack: str = "dlib",
+            upscale: float | None = None) -> dict[str, Any]:
     """LFW 10-fold verification accuracy, TAR at FAR 1e-3 and images/s; optionally vs face_recognition."""
     from visionlake.config import shared_data_dir
 
@@ -488,13 +507,15 @@ def run_lfw(data: Path | None = None, pairs_file: str = "pairs.txt", pairs_csv: 
     absent = [p for p in paths if not Path(p).exists()]
     if absent:
         raise BadInput(f"{len(absent)} image(s) named by the pairs do not exist, e.g. {absent[0]}")
-    sides = [("ours", _pipeline_opts(rule, backend, flip, max_side, jitters))]
+    opts = _pipeline_opts(rule, backend, flip, max_side, jitters, pack, upscale)
+    sides = [("ours", opts)]
     if peer:
         sides.append(("peer", {"pick": rule}))
     results = run_sides(sides, paths, workers, progress=progress)
     ours = results[0]
-    out: dict[str, Any] = {"method": "visionlake dlib-resnet-v1 (cosine)", "workers": workers, "pick": rule,
-                           "flip": flip, "jitters": jitters}
+    out: dict[str, Any] = {"method": _method(pack), "pack": pack, "workers": workers, "pick": rule,
+                           "flip": opts.get("flip", pack == "dlib"), "jitters": jitters if pack == "dlib" else 0,
+                           "settings": {k: v for k, v in opts.items() if k != "pick"}}
     out.update(lfw_report(pairs, ours, "cosine"))
     out["stage_seconds"] = ours.stages
     if peer:
@@ -511,8 +532,9 @@ def run_lfw(data: Path | None = None, pairs_file: str = "pairs.txt", pairs_csv: 
 
 
 def run_faces(data: Path | None = None, peer: bool = False, workers: int = 1, limit: int | None = 500,
-              upscale: int | None = None, backend: str = "onnx", flip: bool = True, max_side: int = 1024,
-              jitters: int = 0, progress: Callable[..., None] | bool = True) -> dict[str, Any]:
+              upscale: int | None = None, backend: str = "onnx", flip: bool | None = None,
+              max_side: int | None = None, jitters: int = 0, progress: Callable[..., None] | bool = True,
+              pack: str = "dlib") -> dict[str, Any]:
     """End-to-end face throughput (decode, detect, align, embed every face), optionally vs the peer."""
     from visionlake.config import shared_data_dir
 
@@ -522,11 +544,12 @@ def run_faces(data: Path | None = None, peer: bool = False, workers: int = 1, li
         originals = files
         if upscale:
             files = upscale_copies(files, int(upscale), Path(tmp))
-        opts = _pipeline_opts("largest", backend, flip, max_side, jitters)
+        opts = _pipeline_opts("largest", backend, flip, max_side, jitters, pack)
         sides = [("ours", opts)] + ([("peer", {"pick": "largest"})] if peer else [])
         results = run_sides(sides, files, workers, rounds=min(10, len(files)), progress=progress)
         ours = results[0]
-        out: dict[str, Any] = {"data": str(folder), "upscale": upscale, "workers": workers}
+        out: dict[str, Any] = {"data": str(folder), "upscale": upscale, "workers": workers, "pack": pack,
+                               "method": _method(pack), "settings": {k: v for k, v in opts.items() if k != "pick"}}
         out.update(faces_report(ours))
         if upscale:  # accuracy unchanged on large photos: same face, same vector as on the original
             small = run_side("ours", originals, workers, opts)

@@ -28,18 +28,34 @@ def threshold_at_far(impostor_scores: np.ndarray, far: float) -> float:
     return float(np.nextafter(s[k], np.inf))
 
 
-def calibrate_on_lfw_view1(lfw_root: str, fars: tuple[float, ...] = (1e-2, 1e-3, 1e-4),
-                           workers: int = 1, enroll_jitters: int = 0, **pipeline_opts: object) -> dict[str, object]:
-    """Measure thresholds as described in the module docstring (takes minutes: ~5,000 images)."""
+#: the FARs calibrated for every pack (1:N against big galleries needs the small ones)
+CALIBRATION_FARS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+#: fewer impostor pairs beyond a threshold than this and its FAR is an estimate, flagged as such
+#: (a count of 100 has a Poisson spread of +-20%; at 10 the true FAR may be half or double)
+MIN_IMPOSTORS_BEYOND = 100
+
+
+def calibrate_on_lfw_view1(lfw_root: str, fars: tuple[float, ...] = CALIBRATION_FARS,
+                           workers: int = 1, enroll_jitters: int = 0, pack: str = "dlib",
+                           **pipeline_opts: object) -> dict[str, object]:
+    """Measure thresholds as described in the module docstring (takes minutes: ~5,000 images).
+
+    Works for any pack (``pack`` and its options go to :class:`~visionlake.faces.pipeline.FacePipeline`);
+    the result names the embedding space, which is the key of ``CALIBRATED``. For ArcFace packs
+    ``enroll_jitters > 0`` means flip-added enrollment templates (what enrollment asks of them).
+    """
+    from visionlake.faces.packs import pack_info
+
     root = Path(lfw_root)
     paths: list[str] = []
     for name in ("pairsDevTrain.txt", "pairsDevTest.txt"):
         paths += read_lfw_pairs(root / name, root).images()
     paths = list(dict.fromkeys(paths))
-    res = run_side("ours", paths, workers, {"pick": "centre", **pipeline_opts})
-    out = impostor_thresholds(res.vectors, fars)
+    opts = {"pick": "centre", "pack": pack, **pipeline_opts}
+    res = run_side("ours", paths, workers, opts)
+    out: dict[str, object] = {"pack": pack, "space": pack_info(pack).space, **impostor_thresholds(res.vectors, fars)}
     if enroll_jitters:
-        enrolled = run_side("ours", paths, workers, {"pick": "centre", **pipeline_opts, "jitters": enroll_jitters})
+        enrolled = run_side("ours", paths, workers, {**opts, "jitters": enroll_jitters})
         cross = impostor_thresholds(enrolled.vectors, fars, against=res.vectors)
         plain = dict(out["thresholds"])  # type: ignore[call-overload]
         out = {**out, "plain_thresholds": plain, "enrolled_vs_plain": cross,
@@ -67,8 +83,13 @@ def impostor_thresholds(vectors: dict[str, np.ndarray | None], fars: tuple[float
         omat = np.stack([against[k] for k in other]).astype(np.float32)
         opeople = np.array([Path(k).parent.name for k in other])
         scores = (mat @ omat.T)[people[:, None] != opeople[None, :]]
+    # rounded UP to 4 decimals: a shipped threshold never admits more impostors than its FAR allows
+    thresholds = {str(f): float(np.ceil(threshold_at_far(scores, f) * 1e4) / 1e4) for f in fars}
     return {
         "images": len(keys),
         "impostor_pairs": int(len(scores)),
-        "thresholds": {str(f): round(threshold_at_far(scores, f), 4) for f in fars},
+        "thresholds": thresholds,
+        # how many impostor pairs lie at or above each threshold: the evidence behind each FAR
+        "impostors_at_or_above": {k: int(np.count_nonzero(scores >= t)) for k, t in thresholds.items()},
+        "too_few_pairs": [k for k in thresholds if float(k) * len(scores) < MIN_IMPOSTORS_BEYOND],
     }

@@ -20,22 +20,7 @@ from PIL import Image as PILImage
 
 from visionlake.config import shared_data_dir
 from visionlake.errors import BadInput, ModelUnavailable
-
-
-def read_styles(path: Path) -> dict[int, dict[str, str]]:
-    """styles.csv rows by id; the ~22 rows with unquoted commas in the name keep fields 0..8 intact."""
-    cols = ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year",
-            "usage", "productDisplayName"]
-    out: dict[int, dict[str, str]] = {}
-    with open(path, encoding="utf-8") as fh:
-        next(fh)
-        for line in fh:
-            parts = line.rstrip("\n").split(",")
-            if len(parts) < 9 or not parts[0].isdigit():
-                continue
-            parts = parts[:9] + [",".join(parts[9:])]
-            out[int(parts[0])] = dict(zip(cols, parts, strict=True))
-    return out
+from visionlake.trends.datasets import read_styles
 
 
 def product_photos(data: Path, id_range: tuple[int, int] | None = None, limit: int | None = None

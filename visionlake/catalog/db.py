@@ -15,6 +15,7 @@ from visionlake.errors import BadInput
 #: area's (from :data:`visionlake.areas.AREAS`) and the service's (keys, jobs, audit).
 MODEL_MODULES: list[str] = [
     "visionlake.catalog.models",
+    "visionlake.catalog.analysis",
     *(a.tables for a in AREAS if a.tables),
     "visionlake.service.models",
     "visionlake.keyring",

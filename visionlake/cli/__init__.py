@@ -61,6 +61,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     register_core(app)
+    importlib.import_module("visionlake.cli.analyse").register(app)
     groups = [*GROUPS[:2], *((a.cli, a.name, a.summary) for a in AREAS), *GROUPS[2:]]
     for module, name, help_ in groups:
         mod = importlib.import_module(module)

@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         queries: Annotated[int, typer.Option("--queries", help="Single queries timed for latency.")] = 1000,
         gallery_jitters: Annotated[int, typer.Option("--gallery-jitters", help="Embed the gallery as "
                                                      "`faces enroll` does (its default is 10); 0 = plain.")] = 0,
+        pack: Annotated[str, typer.Option("--pack", help="Face pack: dlib or arcface-s.")] = "dlib",
         layer_probes: Annotated[int, typer.Option("--layer-probes", help="Probes timed through the Gallery "
                                                   "object and the HTTP service (0 = skip).")] = 200,
         synthetic: Annotated[int, typer.Option("--synthetic", help="Skip LFW: time only the Gallery and service "
@@ -41,7 +42,7 @@ def register(app: typer.Typer) -> None:
             print_json(run_layers_synthetic(synthetic, max(layer_probes, 1)))
             return
         root = data or shared_data_dir() / "lfw"
-        out = run_identify(root, distractors, cache, workers=workers, kind=kind, nlist=nlist, nprobe=nprobe,
+        out = run_identify(root, distractors, cache, pack=pack, workers=workers, kind=kind, nlist=nlist, nprobe=nprobe,
                            queries=queries, log=lambda m: err_console.print(m), gallery_jitters=gallery_jitters,
                            layer_probes=layer_probes)
         print_json(out)
@@ -53,11 +54,12 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int, typer.Option("--workers", help="Processes for embedding.")] = 2,
         threshold: Annotated[float | None, typer.Option("--threshold", help="Cosine similarity cut.")] = None,
         method: Annotated[str, typer.Option("--method", help="auto, average or cw.")] = "auto",
+        pack: Annotated[str, typer.Option("--pack", help="Face pack: dlib or arcface-s.")] = "dlib",
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     ) -> None:
         """Cluster every LFW face without labels; BCubed precision/recall/F against the true identities,
         beside DBSCAN (the Immich / PhotoPrism method) at the same distance and at its best eps."""
         root = data or shared_data_dir() / "lfw"
-        out = run_cluster(root, cache, workers=workers, threshold=threshold, method=method,
+        out = run_cluster(root, cache, pack=pack, workers=workers, threshold=threshold, method=method,
                           log=lambda m: err_console.print(m))
         print_json(out)

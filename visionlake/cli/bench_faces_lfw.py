@@ -27,17 +27,22 @@ def register(app: typer.Typer) -> None:
         pick: Annotated[str, typer.Option(help="Face used when several are found: auto (centre for LFW "
                                           "pair files, largest for CSV), largest, centre.")] = "auto",
         backend: Annotated[str, typer.Option(help="Embedder backend: onnx (dlib weights) or dlib.")] = "onnx",
-        flip: Annotated[bool, typer.Option(help="Average the embedding of each face and its mirror.")] = True,
-        max_side: Annotated[int, typer.Option(help="Longest side the HOG detector sees.")] = 1024,
+        flip: Annotated[bool | None, typer.Option("--flip/--no-flip", help="Add the embedding of each face's "
+                                                  "mirror (default: the pack's; dlib yes, arcface-s no).")] = None,
+        max_side: Annotated[int | None, typer.Option(help="Longest side the detector sees (dlib 1024, "
+                                                   "arcface-s 640).")] = None,
         jitters: Annotated[int, typer.Option(help="Also average N perturbed copies of each face (dlib's "
                                              "num_jitters; N times slower to embed).")] = 0,
         limit: Annotated[int | None, typer.Option(help="Only the first N pairs (quick checks).")] = None,
+        pack: Annotated[str, typer.Option(help="Face pack: dlib or arcface-s (non-commercial weights).")] = "dlib",
+        upscale: Annotated[float | None, typer.Option(help="arcface-s: allow upscaling small photos up to this "
+                                                      "factor to reach --max-side (default 1: never).")] = None,
         json_out: JsonOption = False,
     ) -> None:
         """LFW 10-fold verification accuracy, TAR at FAR 1e-3 and images/s; optionally vs face_recognition."""
         with progress_status("embedding") as advance:  # stderr, also with --json
             out = run_lfw(data, pairs_file, pairs_csv, root, peer, workers, pick, backend, flip, max_side, jitters,
-                          limit, progress=advance)
+                          limit, progress=advance, pack=pack, upscale=upscale)
         if json_out:
             print_json(out)
         else:
@@ -52,15 +57,18 @@ def register(app: typer.Typer) -> None:
         upscale: Annotated[int | None, typer.Option(help="Resize each image to NxN first (e.g. 2000) to "
                                                     "measure large photos; copies go to a temp folder.")] = None,
         backend: Annotated[str, typer.Option(help="Embedder backend: onnx (dlib weights) or dlib.")] = "onnx",
-        flip: Annotated[bool, typer.Option(help="Average the embedding of each face and its mirror.")] = True,
-        max_side: Annotated[int, typer.Option(help="Longest side the HOG detector sees.")] = 1024,
+        flip: Annotated[bool | None, typer.Option("--flip/--no-flip", help="Add the embedding of each face's "
+                                                  "mirror (default: the pack's; dlib yes, arcface-s no).")] = None,
+        max_side: Annotated[int | None, typer.Option(help="Longest side the detector sees (dlib 1024, "
+                                                   "arcface-s 640).")] = None,
         jitters: Annotated[int, typer.Option(help="Also average N perturbed copies of each face.")] = 0,
+        pack: Annotated[str, typer.Option(help="Face pack: dlib or arcface-s (non-commercial weights).")] = "dlib",
         json_out: JsonOption = False,
     ) -> None:
         """End-to-end face throughput (decode, detect, align, embed every face), optionally vs the peer."""
         with progress_status("embedding") as advance:  # stderr, also with --json
             out = run_faces(data, peer, workers, limit, upscale, backend, flip, max_side, jitters,
-                            progress=advance)
+                            progress=advance, pack=pack)
         if json_out:
             print_json(out)
         else:

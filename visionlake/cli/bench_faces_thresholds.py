@@ -22,8 +22,9 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
         enroll_jitters: Annotated[int, typer.Option("--enroll-jitters", min=0, help="Also hold each FAR for "
                                                     "enrolled (jittered) vs plain templates.")] = 0,
+        pack: Annotated[str, typer.Option("--pack", help="Face pack to calibrate (dlib, arcface-s).")] = "dlib",
     ) -> None:
         """Calibrate verification thresholds on LFW View 1 (minutes); prints the table for CALIBRATED."""
         if not (data / "pairsDevTrain.txt").is_file():
             raise BadInput(f"{data} does not hold LFW View 1 (pairsDevTrain.txt, pairsDevTest.txt; see --data)")
-        print_json(calibrate_on_lfw_view1(str(data), workers=workers, enroll_jitters=enroll_jitters))
+        print_json(calibrate_on_lfw_view1(str(data), workers=workers, enroll_jitters=enroll_jitters, pack=pack))

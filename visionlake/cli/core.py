@@ -50,8 +50,12 @@ def register(app: typer.Typer) -> None:
         for c in data["collections"]:
             idx = ", ".join(f"{i['space']}: {i.get('kind')} ({i.get('count')})" for i in c["indexes"]) or "-"
             paths = ", ".join(f"{k} {v}" for k, v in sorted(c["paths"].items())) or "-"
-            t.add_row(c["name"], c["purpose"], str(c["images"]), paths, _mb(c["bytes_on_disk"]), idx)
+            purpose = c["purpose"] + (f" ({c['face_pack']})" if c.get("face_pack") else "")
+            t.add_row(c["name"], purpose, str(c["images"]), paths, _mb(c["bytes_on_disk"]), idx)
         console.print(t)
+        for pack, rec in sorted(data.get("licences", {}).items()):
+            console.print(f"licence accepted: [bold]{pack}[/] {rec.get('licence')} by {rec.get('accepted_by')} "
+                          f"at {rec.get('accepted_at')} ({rec.get('terms')})")
         for c in data["collections"]:  # which model embedded each fashion collection (queries must match)
             m = c.get("fashion_model")
             if m:

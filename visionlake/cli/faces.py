@@ -46,10 +46,50 @@ def _lake(lake: Path | None, create: bool = True) -> Any:
     return lk
 
 
-def _pipeline() -> Any:
+def _pipeline(lake: Any = None, collection: str | None = None, pack: str | None = None) -> Any:
+    """The pipeline of a collection's pack (licence checked), of ``--pack``, else the default pack.
+
+    A collection that does not exist yet (first enroll) gets the default pack.
+    """
+    from visionlake.faces.collection_pack import pipeline_for, require_licence
     from visionlake.faces.gallery import get_pipeline
 
+    if pack is not None:
+        if lake is not None:
+            require_licence(lake, pack)
+        return get_pipeline(pack=pack)
+    if lake is not None and collection is not None:
+        try:
+            return pipeline_for(lake, collection)
+        except NotFound:
+            pass
     return get_pipeline()
+
+
+PackOption = Annotated[str | None, typer.Option(
+    "--pack", help="Face pack (dlib, arcface-s); default: the collection's pack, else dlib.")]
+
+
+def get_pack_pipeline(pack: str) -> Any:
+    from visionlake.faces.gallery import get_pipeline
+
+    return get_pipeline(pack=pack)
+
+
+def _lakeless_pipeline(pack: str | None, accept_licence: str | None) -> Any:
+    """A pack used outside a lake: a non-commercial one still needs ``--accept-licence non-commercial``."""
+    from visionlake.faces.packs import NON_COMMERCIAL, pack_info
+
+    if pack is None:
+        return _pipeline()
+    info = pack_info(pack)
+    if not info.commercial_use and accept_licence != NON_COMMERCIAL:
+        from visionlake.faces.collection_pack import LicenceNotAccepted
+
+        raise LicenceNotAccepted(f"face pack {pack!r}: {info.licence}; pass --accept-licence {NON_COMMERCIAL} "
+                                 f"(or record it in the lake: `visionlake faces use-pack {pack} "
+                                 f"--accept-licence {NON_COMMERCIAL}`)")
+    return get_pack_pipeline(pack)
 
 
 def _check_far(far: float) -> None:
@@ -60,12 +100,15 @@ def _check_far(far: float) -> None:
 @app.command("detect")
 def detect_cmd(
     images: Annotated[list[Path], typer.Argument(help="Photos to look at.")],
+    pack: PackOption = None,
+    accept_licence: Annotated[str | None, typer.Option(
+        "--accept-licence", help="Accept a non-commercial pack's licence for this command only.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Faces in each photo: box (left, top, right, bottom), 5 landmarks, detector score, quality 0..1."""
     from visionlake.faces.gallery import read_photo
 
-    pipe = _pipeline()
+    pipe = _lakeless_pipeline(pack, accept_licence)
     out = []
     for path in images:
         photo = read_photo(path)
@@ -91,6 +134,9 @@ def verify_cmd(
     b: Annotated[Path, typer.Argument(help="Second photo.")],
     far: FarOption = 1e-3,
     threshold: ThresholdOption = None,
+    pack: PackOption = None,
+    accept_licence: Annotated[str | None, typer.Option(
+        "--accept-licence", help="Accept a non-commercial pack's licence for this command only.")] = None,
     lake: LakeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -98,6 +144,7 @@ def verify_cmd(
 
     The call is written to the audit log of the lake when a lake exists at --lake (none is created).
     """
+    from visionlake.faces.collection_pack import accepted
     from visionlake.faces.gallery import verify
 
     _check_far(far)
@@ -105,7 +152,10 @@ def verify_cmd(
         lk = _lake(lake, create=False)
     except NotFound:
         lk = None
-    out = verify(a, b, far=far, threshold=threshold, lake=lk, pipeline=_pipeline())
+    ok_in_lake = lk is not None and pack is not None and accepted(lk, pack)
+    pipe = _pipeline() if pack is None else (get_pack_pipeline(pack) if ok_in_lake
+                                              else _lakeless_pipeline(pack, accept_licence))
+    out = verify(a, b, far=far, threshold=threshold, lake=lk, pipeline=pipe)
     if as_json:
         print_json(out)
         return
@@ -131,8 +181,9 @@ def enroll_cmd(
     """Enroll a person from one or more photos (all checked before anything is stored)."""
     from visionlake.faces.gallery import enroll
 
-    out = enroll(_lake(lake), collection, person, [str(p) for p in images], consent=consent, largest=largest,
-                 keep_photos=keep_photos, pipeline=_pipeline(), jitters=jitters)
+    lk = _lake(lake)
+    out = enroll(lk, collection, person, [str(p) for p in images], consent=consent, largest=largest,
+                 keep_photos=keep_photos, pipeline=_pipeline(lk, collection), jitters=jitters)
     if as_json:
         print_json(out)
         return
@@ -174,8 +225,9 @@ def identify_cmd(
     from visionlake.faces.gallery import identify
 
     _check_far(far)
-    out = identify(_lake(lake, create=False), collection, str(image), top=top, threshold=threshold, far=far,
-                   keep_probe=keep_probe, pipeline=_pipeline())
+    lk = _lake(lake, create=False)
+    out = identify(lk, collection, str(image), top=top, threshold=threshold, far=far,
+                   keep_probe=keep_probe, pipeline=_pipeline(lk, collection))
     if as_json:
         print_json(out)
         return
@@ -334,3 +386,107 @@ def audit_cmd(
     for e in out:
         console.print(f"{e['at']} {e['actor']} {e['action']} {e['collection'] or '-'} {e['result_ids']} "
                       f"{e['detail'] or ''}")
+
+
+@app.command("packs")
+def packs_cmd(lake: LakeOption = None, as_json: JsonOption = False) -> None:
+    """Face packs: embedding space, dimension, licence, where the models come from, acceptance here."""
+    from visionlake.faces.collection_pack import accepted
+    from visionlake.faces.packs import PACK_INFO
+
+    try:
+        lk = _lake(lake, create=False)
+    except NotFound:
+        lk = None
+    out = [{"pack": i.pack, "space": i.space, "dim": i.dim, "licence": i.licence,
+            "commercial_use": i.commercial_use, "source": i.source,
+            "accepted_here": (accepted(lk, i.pack) if lk is not None else None)} for i in PACK_INFO.values()]
+    if as_json:
+        print_json({"packs": out})
+        return
+    for p in out:
+        note = "" if p["commercial_use"] else (" [green](accepted in this lake)[/]" if p["accepted_here"]
+                                               else " [yellow](needs --accept-licence non-commercial)[/]")
+        console.print(f"[bold]{p['pack']}[/] {p['dim'] or '?'}-d: {p['licence']}{note}\n  {p['source']}")
+
+
+@app.command("use-pack")
+def use_pack_cmd(
+    pack: Annotated[str, typer.Argument(help="Face pack: dlib or arcface-s.")],
+    accept_licence: Annotated[str | None, typer.Option(
+        "--accept-licence", help="Required for non-commercial packs: the word 'non-commercial'.")] = None,
+    target: Annotated[str | None, typer.Option(
+        "--collection", "-c", help="Also make this (empty or new) faces collection use the pack "
+        "(default: none, only the licence is recorded).")] = None,
+    lake: LakeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Accept a pack's licence in this lake (recorded with who and when), optionally for a collection."""
+    collection = target
+    from visionlake.faces.collection_pack import accept_licence as accept
+    from visionlake.faces.collection_pack import set_collection_pack
+
+    lk = _lake(lake)
+    out: dict[str, Any] = {"licence": accept(lk, pack, accept_licence)}
+    if collection is not None:
+        try:
+            lk.collection(collection)
+        except NotFound:
+            lk.create_collection(collection, "faces")
+        out["collection"] = set_collection_pack(lk, collection, pack)
+    if as_json:
+        print_json(out)
+        return
+    lic = out["licence"]
+    if lic.get("needs_acceptance"):
+        console.print(f"accepted for this lake by {lic['accepted_by']} at {lic['accepted_at']}: {lic['terms']}")
+    else:
+        console.print(f"{pack}: {lic['licence']} (nothing to accept)")
+    if collection is not None:
+        console.print(f"collection {collection!r} uses {pack}")
+
+
+@app.command("switch-pack")
+def switch_pack_cmd(
+    pack: Annotated[str, typer.Option("--pack", help="The pack to switch to (dlib, arcface-s).")],
+    collection: CollectionOption = "people",
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    lake: LakeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-embed every face of a collection with another pack, keep identities, erase the old templates.
+
+    Resumable: after a crash, run the same command again.
+    """
+    import sys
+
+    from visionlake.cli.analyse import progress_bar
+    from visionlake.faces.switch import switch_pack
+
+    lk = _lake(lake, create=False)
+    bar = progress_bar(f"switch to {pack}", sys.stderr.isatty() and not as_json)
+    with bar:
+        task = bar.add_task("switch", total=None, rate=0.0)
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            t = bar.tasks[0]
+            bar.update(task, rate=(t.completed / t.elapsed) if t.elapsed else 0.0)
+
+        out = switch_pack(lk, collection, pack, workers=workers, progress=advance,
+                          on_total=lambda n: bar.update(task, total=n))
+    if as_json:
+        print_json(out)
+    elif not out["changed"]:
+        console.print(f"collection {collection!r} already uses {pack}")
+    else:
+        console.print(f"{collection!r}: {out['from']} -> {pack}, {out['analysed']} image(s) re-embedded, "
+                      f"{out['missing']} missing source file(s), {out['index']['count']} face(s) indexed; "
+                      f"{out['people_with_faces']} enrolled people kept their faces, "
+                      f"{out['people_who_lost_faces']} lost some")
+        for c in out["checks"]:
+            console.print(("  [green]ok[/]   " if c["ok"] else "  [red]FAIL[/] ") + c["check"])
+        for p in out["problems"][:20]:
+            console.print(f"  [yellow]{p['status']}[/] image {p['image_id']}: {p['detail']}")
+    if not out["ok"]:
+        raise typer.Exit(1)

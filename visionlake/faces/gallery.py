@@ -75,6 +75,16 @@ def get_pipeline(pack: str = "dlib", detector: str = "hog", **opts: Any) -> Any:
     return _PIPELINES[key]
 
 
+def collection_pipeline(lake: Any, collection: str) -> Any:
+    """The pipeline of a collection's own pack (licence checked); the default pack for a new collection."""
+    from visionlake.faces.collection_pack import pipeline_for
+
+    try:
+        return pipeline_for(lake, collection)
+    except NotFound:
+        return get_pipeline()
+
+
 def threshold_for(pipeline: Any, far: float | None = 1e-3, threshold: float | None = None) -> float:
     """Cosine-similarity threshold: explicit, else the pack's calibrated value at ``far``.
 
@@ -194,7 +204,7 @@ def enroll(
         raise BadInput("enroll needs at least one photo of the person")
     if not isinstance(jitters, int) or isinstance(jitters, bool) or not 0 <= jitters <= 100:
         raise BadInput(f"jitters must be a whole number from 0 to 100, not {jitters!r}")
-    pipe = pipeline or get_pipeline()
+    pipe = pipeline or collection_pipeline(lake, collection)
 
     # 1. validate everything first: nothing is written if any photo is unusable
     prepared = []

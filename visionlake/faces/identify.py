@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 
 from visionlake.errors import BadInput
 from visionlake.faces.models import Face, FaceGeneration, Person
-from visionlake.faces.sync import SPACE, face_index, sync_index, unseal
+from visionlake.faces.sync import SPACE, face_index, refuse_if_switching, sync_index, unseal
 
 if TYPE_CHECKING:
     from visionlake.lake import Lake
@@ -87,11 +87,11 @@ class Gallery:
     # ------------------------------------------------------------------ cached facts
     @property
     def pipeline(self) -> Any:
-        """The face pipeline for photos (the process-wide default pack unless one was given)."""
+        """The face pipeline for photos: the collection's own pack (licence checked) unless one was given."""
         if self._pipeline is None:
-            from visionlake.faces.gallery import get_pipeline
+            from visionlake.faces.gallery import collection_pipeline
 
-            self._pipeline = get_pipeline()
+            self._pipeline = collection_pipeline(self.lake, self.name)
         return self._pipeline
 
     def warm(self) -> bool:
@@ -123,6 +123,7 @@ class Gallery:
 
     def _load(self, generation: int | None) -> _State:
         col_id = self.collection.id
+        refuse_if_switching(self.lake, col_id, self.name)  # two embedding spaces until the switch ends
         with self.lake.session() as s:
             first = s.execute(select(Face.embedding, Face.pack).where(
                 Face.collection_id == col_id, Face.embedding.is_not(None)).limit(1)).first()

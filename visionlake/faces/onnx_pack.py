@@ -31,6 +31,7 @@ def make_session(path: str | Path, threads: int = 1) -> Any:
     opts.intra_op_num_threads = max(1, int(threads))
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # models declaring a fixed batch of 1 but running any batch warn per call
     try:
         return ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
@@ -75,16 +76,25 @@ class OnnxArcFaceEmbedder:
         """The aligned input crop for one face."""
         return arcface_crop(image, points5, self.size)
 
-    def embed_crops(self, crops: list[Image.Image]) -> np.ndarray:
-        """(n, D) unit vectors for aligned crops."""
-        if not crops:
+    def embed_crops(self, crops: list[Image.Image] | list[np.ndarray], flip: bool | None = None) -> np.ndarray:
+        """(n, D) unit vectors for aligned crops (PIL images or HxWx3 uint8 arrays), one batched call.
+
+        With ``flip`` the mirror image's embedding is added before normalising (the mirrored copies
+        ride in the same batch, so the model runs once).
+        """
+        if len(crops) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        arr = np.stack([np.asarray(c.convert("RGB"), dtype=np.float32) for c in crops])
+        flip = self.flip if flip is None else flip
+        arr = np.stack([np.asarray(c.convert("RGB") if isinstance(c, Image.Image) else c, dtype=np.float32)
+                        for c in crops])
         arr = ((arr - self.mean) / self.std).transpose(0, 3, 1, 2)
         batch = np.ascontiguousarray(arr, dtype=np.float32)
+        n = len(batch)
+        if flip:
+            batch = np.concatenate([batch, np.ascontiguousarray(batch[:, :, :, ::-1])])
         out = self._run(batch)
-        if self.flip:
-            out = out + self._run(np.ascontiguousarray(batch[:, :, :, ::-1]))
+        if flip:
+            out = out[:n] + out[n:]
         return l2_normalise(out)
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import func, select
 
+from visionlake.catalog.models import Collection
 from visionlake.errors import BadInput
 from visionlake.faces.models import Face
 
@@ -68,13 +69,27 @@ def pack_mismatch(collection: str, have: str, pack: str) -> str:
             "use the same pack or another collection")
 
 
+def refuse_if_switching(lake: Lake, collection_id: int, collection: str) -> None:
+    """While ``faces switch-pack`` re-embeds a collection its faces are in two spaces: refuse to search it."""
+    with lake.session() as s:
+        settings = s.scalar(select(Collection.settings).where(Collection.id == collection_id)) or {}
+    switch = settings.get("faces_switch")
+    if switch:
+        raise BadInput(
+            f"collection {collection!r} is being switched from {switch['from']!r} to {switch['to']!r}; "
+            f"finish with `visionlake faces switch-pack -c {collection} --pack {switch['to']}`"
+        )
+
+
 def check_pack(lake: Lake, collection_id: int, collection: str, pack: str) -> None:
-    """Refuse to mix templates of two packs (their similarities are not comparable), and to put
-    templates where the lake key cannot encrypt them (:func:`require_encrypted_engine`).
+    """Refuse to mix templates of two packs (their similarities are not comparable), to put
+    templates where the lake key cannot encrypt them (:func:`require_encrypted_engine`), and to touch
+    a collection that ``faces switch-pack`` is re-embedding (two spaces coexist then).
 
     Enroll, identify and the face analyser call this before writing anything.
     """
     require_encrypted_engine(lake)
+    refuse_if_switching(lake, collection_id, collection)
     have = collection_pack(lake, collection_id)
     if have is not None and have != pack:
         raise BadInput(pack_mismatch(collection, have, pack))

@@ -124,6 +124,22 @@ def streetstyle_shares(folder: Path, by: str = "week", attributes: tuple[str, ..
     return BenchSet(f"streetstyle_{by}", wide, _rows_through(wide.index, train_end), h, 12 if by == "month" else 52)
 
 
+def read_styles(path: Path) -> dict[int, dict[str, str]]:
+    """styles.csv rows by id; the ~22 rows with unquoted commas in the name keep fields 0..8 intact."""
+    cols = ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year",
+            "usage", "productDisplayName"]
+    out: dict[int, dict[str, str]] = {}
+    with open(path, encoding="utf-8") as fh:
+        next(fh)
+        for line in fh:
+            parts = line.rstrip("\n").split(",")
+            if len(parts) < 9 or not parts[0].isdigit():
+                continue
+            parts = parts[:9] + [",".join(parts[9:])]
+            out[int(parts[0])] = dict(zip(cols, parts, strict=True))
+    return out
+
+
 def catalogue_shares(styles: Path, columns: tuple[str, ...] = CATALOGUE_COLUMNS, top: int = 12,
                      first_year: int = 2010, last_year: int = 2017, train_end: str = "2016-12-31",
                      horizon: int = 4, min_items: int = 20, min_presence: float = 0.8) -> BenchSet:
@@ -133,8 +149,6 @@ def catalogue_shares(styles: Path, columns: tuple[str, ...] = CATALOGUE_COLUMNS,
     a season with fewer than ``min_items`` items is a gap, and a value present in fewer than
     ``min_presence`` of the supported training seasons is left out (it is an on/off event, not a curve).
     """
-    from visionlake.bench.fashion import read_styles
-
     if styles.is_dir():
         styles = styles / "styles.csv"
     if not styles.exists():
