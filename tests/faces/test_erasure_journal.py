@@ -117,18 +117,23 @@ def _identify_after(root: Path, pipe, tmp: Path) -> str:
         lake.close()
 
 
-def test_kill_after_catalog_commit_then_rerun_completes_and_verifies(enrolled, tmp_path):
+def test_kill_after_catalog_commit_then_rerun_completes_and_verifies(enrolled, tmp_path, monkeypatch, capsys):
     """The failure of issue 12 item 2: a kill between the catalog commit and the file deletion."""
+    from visionlake.cli import build_app
+    from visionlake.cli.common import run_cli
+
     root, vectors, files, face_ids, pipe = enrolled
     crashed = _forget_in_child(root, "forget.after_catalog")
     assert crashed.returncode == -9, crashed.stderr
     assert all((root / f).exists() for f in files)  # the kill left the files behind
 
-    rerun = subprocess.run([sys.executable, "-m", "visionlake", "faces", "forget", "--person", NAME,
-                            "--lake", str(root), "--json"], env=_child_env(), capture_output=True, text=True,
-                           timeout=300)
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr  # not "no person named ..." (exit 3)
-    out = json.loads(rerun.stdout)
+    # the rerun is the CLI command, in this process (the kill above is what needs a child process)
+    monkeypatch.setattr(sys, "argv", ["visionlake", "faces", "forget", "--person", NAME, "--lake", str(root),
+                                      "--json"])
+    code = run_cli(build_app())
+    rerun = capsys.readouterr()
+    assert code == 0, rerun.out + rerun.err  # not "no person named ..." (exit 3)
+    out = json.loads(rerun.out)
     assert out["ok"] is True and out["resumed"] is True and out["person"] == NAME
     assert all(c["ok"] for c in out["checks"])
     assert_no_trace(root, vectors, files, face_ids)

@@ -6,9 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from visionlake.lake import Lake
 
 
+@pytest.mark.heavy  # real data at size: all 5,050 product photos ingested twice (minutes on 2 cores)
 def test_products_ingest_with_metadata_then_rerun_is_a_no_op(tmp_path, products_dir):
     styles = products_dir.parent / "styles.csv"
     lake_dir = tmp_path / "lake"

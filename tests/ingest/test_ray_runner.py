@@ -23,6 +23,8 @@ from visionlake.ingest import ingest
 from visionlake.lake import Lake
 
 ray = pytest.importorskip("ray")
+# heavy tier: starts a two-node Ray cluster and ingests 200 real product photos three times (minutes here)
+pytestmark = [pytest.mark.heavy, pytest.mark.shared_data]
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 PHOTOS = 200

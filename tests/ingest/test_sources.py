@@ -61,12 +61,23 @@ def test_styles_csv_with_unquoted_commas_is_repaired(tmp_path):
     assert table.lookup("/x/y/3.jpg") == {}
 
 
-def test_cli_errors_are_one_line_with_exit_codes(tmp_path):
+def test_cli_errors_are_one_line_with_exit_codes(tmp_path, monkeypatch, capsys):
+    """In this process (the CLI's own entry, ``run_cli``), except the first error: a real process shows
+    that the exit code reaches the shell."""
+    from visionlake.cli import build_app
+    from visionlake.cli.common import run_cli
+
     lake_dir = tmp_path / "lake"
-    run = lambda *a: subprocess.run([sys.executable, "-m", "visionlake", "--lake", str(lake_dir), *a],  # noqa: E731
-                                    capture_output=True, text=True)
+
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        monkeypatch.setattr(sys, "argv", ["visionlake", "--lake", str(lake_dir), *a])
+        code = run_cli(build_app())
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(a, code, out.out, out.err)
+
     assert run("init").returncode == 0
-    r = run("ingest", str(tmp_path), "-c", "nope")
+    r = subprocess.run([sys.executable, "-m", "visionlake", "--lake", str(lake_dir), "ingest", str(tmp_path), "-c",
+                        "nope"], capture_output=True, text=True)
     assert r.returncode == 3 and "no collection named 'nope'" in r.stderr and "Traceback" not in r.stderr
     assert run("collections", "create", "a", "--purpose", "faces").returncode == 0
     r = run("collections", "create", "a")

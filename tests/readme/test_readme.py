@@ -7,9 +7,10 @@ out like a checkout:
     sandbox/repo/            the working folder: .venv -> this interpreter's environment, and the
                              photos the tour names (photo.jpg, a.jpg, ada1.jpg, look.jpg...), made
                              from LFW and the product photos
-    sandbox/shared/data/     a small copy of ../shared/data (symlinks): a few hundred product photos of
-                             three article types, 20 LFW pairs (one matched and one mismatched per
-                             fold), the first 1,500 StreetStyle rows
+    sandbox/shared/data/     a small copy of ../shared/data (symlinks): 36 product photos of three
+                             article types, 8 LFW pairs (one matched and one mismatched in each of 4
+                             folds), the first 1,500 StreetStyle rows. Each line's behaviour does not
+                             depend on the size; small data keeps the tour in the heavy tier's budget
     sandbox/home/            $HOME, so ``~/photos`` is a folder of LFW faces
 
 Models that would be downloaded are replaced through the same code path: ``VISIONLAKE_FASHION_MODEL``
@@ -36,6 +37,8 @@ from visionlake.config import shared_data_dir
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 IMAGE_EXT = (".jpg", ".jpeg", ".png")
+LFW_FOLDS = 4  # cross-validation needs at least two folds; each fold costs the tour's `bench lfw --peer` 8 photos
+PRODUCTS_PER_TYPE = 12  # enough for the fashion heads' stratified cross-validation (folds <= the rarest class)
 
 
 
@@ -120,9 +123,10 @@ def _link(src: Path, dst: Path) -> None:
 def _small_shared(data: Path, root: Path) -> None:
     """A small ../shared/data: same folders and file names, far fewer files."""
     lfw = data / "lfw"
-    # LFW: per fold, its first matched and first mismatched pair of the real pairs.txt
+    # LFW: in the first LFW_FOLDS folds, its first matched and first mismatched pair of the real pairs.txt
     lines = (lfw / "pairs.txt").read_text().splitlines()
     n_folds, n_per = (int(x) for x in lines[0].split())
+    n_folds = min(n_folds, LFW_FOLDS)
     keep: list[str] = []
     for f in range(n_folds):
         fold = lines[1 + f * 2 * n_per: 1 + (f + 1) * 2 * n_per]
@@ -139,7 +143,7 @@ def _small_shared(data: Path, root: Path) -> None:
     for name in ("pairsDevTrain.txt", "pairsDevTest.txt", "SOURCE.md"):
         if (lfw / name).exists():
             _link(lfw / name, out / name)
-    # products: the three commonest article types (so that heads can be cross-validated), 30 each
+    # products: the three commonest article types (so that heads can be cross-validated), a few each
     prod = data / "fashion_products"
     with open(prod / "styles.csv", newline="", encoding="utf-8", errors="replace") as fh:
         rows = [r for r in csv.DictReader(fh) if (prod / "images" / f"{r['id']}.jpg").exists()]
@@ -150,7 +154,7 @@ def _small_shared(data: Path, root: Path) -> None:
     taken = {t: 0 for t in common}
     for r in rows:
         t = r["articleType"]
-        if t in taken and taken[t] < 30:
+        if t in taken and taken[t] < PRODUCTS_PER_TYPE:
             taken[t] += 1
             _link(prod / "images" / f"{r['id']}.jpg", root / "fashion_products" / "images" / f"{r['id']}.jpg")
     _link(prod / "styles.csv", root / "fashion_products" / "styles.csv")
@@ -185,7 +189,7 @@ def _make_named_files(words: list[str], cwd: Path, home: Path, faces: dict[str, 
         if w.startswith("~/"):
             folder = home / w[2:]
             if not folder.suffix and not folder.exists():  # a folder of photos: two people, several each
-                for i, p in enumerate(powell[:6] + blair[:6] + bush[:2]):
+                for i, p in enumerate(powell[:4] + blair[:4] + bush[:2]):
                     _link(p, folder / f"{i:02d}_{p.name}")
             continue
         if "/" in w or not w.lower().endswith(IMAGE_EXT):

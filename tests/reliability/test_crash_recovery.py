@@ -138,3 +138,54 @@ def test_service_job_killed_mid_run_then_a_new_job_completes(tmp_path, tiny_mode
     assert r.returncode == 0, r.stderr
     assert counts(lake) == {"images": 48, "paths": 48, "stored_vectors": 48, "saved_vectors": 48}
     assert_lake_ok(lake)
+
+
+def _face_counts(root: Path, collection: str = "people") -> dict[str, int]:
+    """Images and face templates in the catalog, and vectors in the saved faces index."""
+    from sqlalchemy import func, select
+
+    from visionlake.catalog.models import Image as ImageRow
+    from visionlake.faces.models import Face
+    from visionlake.lake import Lake
+
+    lk = Lake(root, create=False)
+    try:
+        col = lk.collection(collection)
+        with lk.session() as s:
+            images = s.scalar(select(func.count()).select_from(ImageRow).where(ImageRow.collection_id == col.id))
+            faces = s.scalar(select(func.count()).select_from(Face).where(Face.collection_id == col.id,
+                                                                          Face.embedding.is_not(None)))
+        header = lk.index_header(collection, "faces") or {}
+        return {"images": int(images), "faces": int(faces), "indexed": int(header.get("count") or 0)}
+    finally:
+        lk.close()
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("crash", ["ingest.chunk.committed:1", "ingest.finalize.before_save"])
+def test_faces_ingest_killed_then_rerun_matches_an_uninterrupted_run(tmp_path, lfw_dir, crash) -> None:
+    """Ingest of a ``faces`` collection (real dlib pack) killed mid-run: the rerun ends exactly where a
+    run that was never killed ends: same images, same face templates, every template in the index."""
+    import shutil
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    for p in sorted((lfw_dir / "images").rglob("*.jpg"))[:24]:
+        shutil.copy(p, src / p.name)
+
+    def ingest(lake: Path, env: dict[str, str] | None = None):
+        return vl("--lake", str(lake), "ingest", str(src), "-c", "people", "--purpose", "faces",
+                  "--workers", "0", "--json", env=env)
+
+    clean = tmp_path / "clean"
+    assert ingest(clean).returncode == 0
+    want = _face_counts(clean)
+    assert want["images"] == 24 and want["faces"] >= 20 and want["indexed"] == want["faces"]
+
+    lake = tmp_path / "lake"
+    r = ingest(lake, {ENV: crash})
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    r = ingest(lake)
+    assert r.returncode == 0, r.stderr
+    assert _face_counts(lake) == want
+    assert_lake_ok(lake)

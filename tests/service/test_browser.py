@@ -24,7 +24,8 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
 
-pytestmark = pytest.mark.browser
+# heavy tier: chromium plus a lake built from real LFW faces and product photos (well over 10 s here)
+pytestmark = [pytest.mark.browser, pytest.mark.heavy, pytest.mark.shared_data]
 
 
 def _free_port() -> int:

@@ -20,7 +20,7 @@ from PIL import Image as PILImage
 
 from visionlake.config import shared_data_dir
 from visionlake.errors import BadInput, ModelUnavailable
-from visionlake.trends.datasets import read_styles
+from visionlake.trends.styles_csv import read_styles
 
 
 def product_photos(data: Path, id_range: tuple[int, int] | None = None, limit: int | None = None

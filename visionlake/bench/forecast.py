@@ -25,8 +25,7 @@ import pandas as pd
 
 from visionlake.errors import BadInput
 from visionlake.trends.datasets import load_set
-
-REFERENCES = ("seasonal_naive", "theta", "ets", "mstl", "blend")
+from visionlake.trends.forecast import REFERENCE_MODELS as REFERENCES
 
 
 def weak_signal_share(main: np.ndarray, ff: np.ndarray) -> np.ndarray:

@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from visionlake.bench.forecast import REFERENCES, run_benchmark
 from visionlake.cli.common import JsonOption, console, print_json
-from visionlake.trends.forecast import MODEL_NAMES
+from visionlake.trends.forecast import MODEL_NAMES, REFERENCE_MODELS
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +26,7 @@ def register(app: typer.Typer) -> None:
         cv_windows: Annotated[int, typer.Option("--cv-windows", min=1, max=20,
                                                 help="Rolling origins inside the training part.")] = 3,
         cv_models: Annotated[str, typer.Option("--cv-models", help="Reference models scored in CV besides "
-                                               "the default's pool.")] = ",".join(REFERENCES),
+                                               "the default's pool.")] = ",".join(REFERENCE_MODELS),
         baselines: Annotated[str, typer.Option(
             "--baselines", help="Reference models also scored on the test part; 'none' to skip.")
         ] = "seasonal_naive",
@@ -39,6 +38,8 @@ def register(app: typer.Typer) -> None:
         """CV MASE of every candidate inside the training part, then test MASE and interval coverage."""
         def names(text: str) -> tuple[str, ...]:
             return tuple(b.strip() for b in text.split(",") if b.strip() and b.strip() != "none")
+
+        from visionlake.bench.forecast import run_benchmark  # pandas/statsforecast: only when run
 
         res = run_benchmark(data, out, train_end, horizon, season, names(baselines), signal, model, cv_windows,
                             names(cv_models))

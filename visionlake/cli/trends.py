@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
 from visionlake.cli.common import JsonOption, LakeOption, cli_table, collection_option, console, print_json
 from visionlake.errors import BadInput
 from visionlake.trends.forecast import MODEL_NAMES
+
+if TYPE_CHECKING:  # pandas is imported where a command uses it: every CLI start would pay ~1 s for it
+    import pandas as pd
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -106,6 +108,8 @@ def _write(df: pd.DataFrame, out: Path | None) -> None:
 
 
 def _show_series(s: pd.DataFrame, json_out: bool, limit: int = 40) -> None:
+    import pandas as pd
+
     if json_out:
         recs = s.assign(ds=s["ds"].dt.strftime("%Y-%m-%d")).to_dict("records")
         print_json({"by": s.attrs.get("by"), "segments": s.attrs.get("segments"), "rows": recs})
@@ -163,6 +167,8 @@ def signals_cmd(
     lake: LakeOption = None, json_out: JsonOption = False,
 ) -> None:
     """Rising, falling, seasonal and emerging values, with tests, slopes and co-occurrence lift."""
+    import pandas as pd
+
     from visionlake.trends.signals import compute_signals, lift, top_movers
 
     segs = _split(segment)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from visionlake.errors import BadInput, NotFound
+from visionlake.trends.styles_csv import read_styles
 
 HERMES_MAIN = "f1_main_100_sequences.csv"
 HERMES_FF = "f1_fashion_forward_100_sequences.csv"
@@ -122,22 +123,6 @@ def streetstyle_shares(folder: Path, by: str = "week", attributes: tuple[str, ..
     wide = wide.reindex(pd.date_range(wide.index.min(), wide.index.max(), freq=freq))
     h = horizon or (6 if by == "month" else 26)
     return BenchSet(f"streetstyle_{by}", wide, _rows_through(wide.index, train_end), h, 12 if by == "month" else 52)
-
-
-def read_styles(path: Path) -> dict[int, dict[str, str]]:
-    """styles.csv rows by id; the ~22 rows with unquoted commas in the name keep fields 0..8 intact."""
-    cols = ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year",
-            "usage", "productDisplayName"]
-    out: dict[int, dict[str, str]] = {}
-    with open(path, encoding="utf-8") as fh:
-        next(fh)
-        for line in fh:
-            parts = line.rstrip("\n").split(",")
-            if len(parts) < 9 or not parts[0].isdigit():
-                continue
-            parts = parts[:9] + [",".join(parts[9:])]
-            out[int(parts[0])] = dict(zip(cols, parts, strict=True))
-    return out
 
 
 def catalogue_shares(styles: Path, columns: tuple[str, ...] = CATALOGUE_COLUMNS, top: int = 12,

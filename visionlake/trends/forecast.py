@@ -578,6 +578,8 @@ def reference_models(season: int) -> dict[str, Callable[[], PanelModel]]:
 #: behind the CLI's ``--model`` help, the service's ``model`` schema and the error message below.
 ModelName = Literal["default", "blend", "global", "decomp", "seasonal_naive", "ets", "theta", "mstl", "tbats"]
 MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
+#: The reference forecasters every benchmark scores the default against (in its CV table too).
+REFERENCE_MODELS: tuple[str, ...] = ("seasonal_naive", "theta", "ets", "mstl", "blend")
 
 
 def make_model(name: str, season: int, bounds: tuple[float, float] | None = None) -> PanelModel:
