@@ -127,12 +127,22 @@ class AnalyseWorker:
 _WORKER: AnalyseWorker | None = None
 
 
+_INIT_ERROR: BaseException | None = None
+
+
 def _init(config: AnalyseConfig) -> None:
-    global _WORKER
-    _WORKER = AnalyseWorker(config)
+    """Build the worker state; a failure is kept and raised by the first task (a pool whose
+    initializer raises respawns its workers forever: the run would hang instead of saying why)."""
+    global _WORKER, _INIT_ERROR
+    try:
+        _WORKER = AnalyseWorker(config)
+    except Exception as exc:  # noqa: BLE001 - re-raised in the parent through the task
+        _INIT_ERROR = exc
 
 
 def _process(items: list[Item]) -> list[AnalyseOutcome]:
+    if _INIT_ERROR is not None:
+        raise _INIT_ERROR
     assert _WORKER is not None, "_init was not called"
     return _WORKER.process(items)
 

@@ -140,13 +140,23 @@ class Worker:
 _WORKER: Worker | None = None
 
 
+_INIT_ERROR: BaseException | None = None
+
+
 def init_worker(config: WorkerConfig) -> None:
-    """Process-pool initializer: build the worker state once per process."""
-    global _WORKER
-    _WORKER = Worker(config)
+    """Process-pool initializer: build the worker state once per process. A failure (e.g. a model
+    that cannot be loaded) is kept and raised by the first task: a pool whose initializer raises
+    respawns its workers forever, so the run would hang instead of saying why."""
+    global _WORKER, _INIT_ERROR
+    try:
+        _WORKER = Worker(config)
+    except Exception as exc:  # noqa: BLE001 - re-raised in the parent through the task
+        _INIT_ERROR = exc
 
 
 def process_chunk(items: list[tuple[str, dict[str, Any], tuple[str, str] | None]]) -> list[Outcome]:
     """Process-pool task."""
+    if _INIT_ERROR is not None:
+        raise _INIT_ERROR
     assert _WORKER is not None, "init_worker was not called"
     return _WORKER.process(items)
