@@ -38,6 +38,23 @@ SEASONS = ["Summer", "Winter", "Fall", "Spring"]
 WORDS = ["red", "green", "blue", "white", "black", "yellow"]
 
 
+def start_server(lake_root: Path, workers: int = 1) -> tuple[subprocess.Popen, int]:
+    """The service on a free loopback port in its own process, returned once ``/health`` answers
+    (at most ~60 s); the caller terminates the process."""
+    import httpx
+
+    port = _free_port()
+    code = f"from visionlake.bench.api import _serve; _serve({str(lake_root)!r}, {port}, {workers})"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return proc, port
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -320,24 +337,12 @@ def run_api_bench(duration: float = 60.0, clients: int = 50, faces: int = 100_00
 
     with tempfile.TemporaryDirectory(prefix="vl-bench-api-") as tmp:
         setup = build_lake(Path(tmp), faces, log)
-        port = _free_port()
-        code = (f"from visionlake.bench.api import _serve; "
-                f"_serve({str(Path(tmp) / 'lake')!r}, {port}, {workers})")
-        proc = subprocess.Popen([sys.executable, "-c", code])
+        proc, port = start_server(Path(tmp) / "lake", workers)
         try:
-            import httpx
-
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(600):
-                try:
-                    if httpx.get(base + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
             cfg = Path(tmp) / "client.pkl"
             cfg.write_bytes(pickle.dumps({"port": port, "key": setup["key"], "setup": setup,
                                           "duration": duration, "clients": clients}))
-            log(f"server up on {base} ({workers} worker(s)); {clients} clients for {duration:g} s")
+            log(f"server up on http://127.0.0.1:{port} ({workers} worker(s)); {clients} clients for {duration:g} s")
             load_before, up_before = os.getloadavg(), _uptime()
             cpu0 = _cpu_seconds(proc.pid)
             gen = f"from visionlake.bench.api import _client_main; _client_main({str(cfg)!r})"

@@ -14,8 +14,6 @@ counted with a SQLAlchemy event listener on the Gallery run. FAISS runs one thre
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -134,26 +132,16 @@ async def _sequential(port: int, key: str, probes: np.ndarray, threshold: float 
 
 def through_service(root: Path, probes: np.ndarray, threshold: float | None, warmup: int = 5) -> dict[str, Any]:
     """The same probes, one at a time, through a uvicorn server on 127.0.0.1 (in a child process)."""
-    import httpx
 
-    from visionlake.bench.api import _free_port
+    from visionlake.bench.api import start_server
     from visionlake.lake import Lake
     from visionlake.service.auth import create_key
 
     lake = Lake(root, create=False)
     key = create_key(lake, "viewer", name="bench-identify", rate_per_s=1e6)["key"]
     lake.close()
-    port = _free_port()
-    code = f"from visionlake.bench.api import _serve; _serve({str(root)!r}, {port}, 1)"
-    proc = subprocess.Popen([sys.executable, "-c", code])
+    proc, port = start_server(root, 1)
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         lat, errors = asyncio.run(_sequential(port, key, probes, threshold, warmup))
     finally:
         proc.terminate()

@@ -32,6 +32,7 @@ from visionlake.faces.analyser import crop_relpath, save_crop
 
 # Erasure and its verification live in visionlake.faces.erasure; these names stay importable from here.
 from visionlake.faces.erasure import (  # noqa: F401 - re-exported
+    clean_name,
     forget,
     name_pattern,
     scan_lake_files,
@@ -170,15 +171,6 @@ def _ensure_collection(lake: Lake, name: str, create: bool) -> Collection:
         return lake.collection(name)
 
 
-def _clean_name(person: str) -> str:
-    name = (person or "").strip()
-    if not name:
-        raise BadInput("a person needs a non-empty name (--person NAME)")
-    if len(name) > 200:
-        raise BadInput("person names are limited to 200 characters")
-    return name
-
-
 # ---------------------------------------------------------------------------------------------- enroll
 def enroll(
     lake: Lake,
@@ -199,7 +191,7 @@ def enroll(
     Enrolling more photos under an existing name adds them to that person. Each template averages
     ``jitters`` perturbed copies of the face as well (dlib pack; 0 = the plain ingestion template).
     """
-    name = _clean_name(person)
+    name = clean_name(person)  # the one rule for names, shared with forget
     if not images:
         raise BadInput("enroll needs at least one photo of the person")
     if not isinstance(jitters, int) or isinstance(jitters, bool) or not 0 <= jitters <= 100:
