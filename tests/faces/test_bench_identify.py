@@ -32,8 +32,24 @@ def test_identify_streams_distractors_and_agrees_with_exact_search(monkeypatch, 
     assert abs(r["synthetic_impostor_q50"] - r["real_impostor_q50"]) < 0.1
 
 
+def test_sweep_searches_one_index_and_chooses_on_the_validation_half(monkeypatch, tmp_path):
+    monkeypatch.setattr(fg, "cached_embeddings", lambda *a, **k: _fake_embeddings())
+    out = fg.run_identify(tmp_path, distractors=30_000, cache_dir=tmp_path, kind="ivfsq8r", nlist=64,
+                          queries=50, layer_probes=0, nprobe_sweep=[1, 64, 8])
+    sweep = out["sweep"]
+    assert [r["nprobe"] for r in sweep["settings"]] == [1, 8, 64]
+    full = sweep["settings"][-1]
+    for half in ("validation", "test"):
+        assert full[half]["list_hit"] == 1.0  # every list probed: the exact top-1 is always scanned
+        assert full[half]["recall_at_1"] >= 0.98  # and the fp16 re-rank puts it first
+        assert sweep["settings"][0][half]["list_hit"] <= full[half]["list_hit"]
+    assert full["validation"]["probes"] + full["test"]["probes"] == out["probes"]
+    assert sweep["chosen"] is not None and sweep["chosen"]["nprobe"] in (8, 64)
+    assert out["halves"]["validation"]["probes"] == full["validation"]["probes"]
+
+
 def test_wide_templates_get_a_quantised_index_at_a_million():
-    assert fg.bench_kind(1_000_000, 512) == "ivfsq8"  # 2 GB as floats: over the budget
+    assert fg.bench_kind(1_000_000, 512) == "ivfsq8r"  # 2 GB as floats: SQ8 scan + fp16 re-rank
     assert fg.bench_kind(1_000_000, 128) == "ivf"
     assert fg.bench_kind(10_000, 512) == "flat"
     assert fg.bench_kind(10_000, 512, "ivf") == "ivf"

@@ -6,12 +6,17 @@ Index types, chosen from the gallery size unless forced:
 * ``ivf``: IVF with full vectors (``IVF{nlist},Flat``), exact distances inside the probed lists;
 * ``ivfsq8``: IVF with 8-bit scalar-quantised vectors, 4x smaller (recall@1 capped near 0.95 on
   face-like data: 8-bit rounding reorders near ties);
+* ``ivfsq8r``: IVF with 8-bit codes for the scan plus the same fp16 *re-rank store* as ``ivfpq``: the
+  SQ8 scan proposes ``k * rerank`` candidates, their fp16 vectors give the final order (8-bit rounding
+  no longer reorders near ties). The automatic choice for wide templates (512-d ArcFace) once their
+  float vectors pass :data:`WIDE_FLOAT_BUDGET`: ~1.6 KB per face instead of 2 KB, and a scan of 512
+  bytes per face instead of 2 KB, which is what keeps many probed lists within the latency goal;
 * ``ivfpq``: IVF with product-quantised codes (``dim/4`` bytes) for the scan plus a *re-rank store*
   of half-precision vectors (``IVF,SQfp16`` sharing the coarse quantizer, never scanned, only read by
   id): the PQ scan proposes ``k * rerank`` candidates, the fp16 vectors re-order them. For galleries
   of ten million and more on one box (see ``docs/scale.md`` for the measurements).
 
-All four physically remove ids (``remove_ids``; ``ivfpq`` removes from the PQ part *and* the re-rank
+All five physically remove ids (``remove_ids``; ``ivfpq``/``ivfsq8r`` remove from the scanned part *and* the re-rank
 store), which HNSW and ``IndexRefine`` cannot do (see ``../shared/notes/vector-engines.md``); IVF
 indexes keep a hash-table direct map so that removal and reconstruction stay O(1) per id. Metadata
 filters become an id selector; narrow filters on IVF switch to an exact scan over the selected
@@ -51,18 +56,37 @@ RERANK_MIN = 32
 #: 16,384 lists costs ~4e13 flops (~25 min on 2 cores), to 4,096 lists ~6 min (measured, docs/scale.md).
 NLIST_CAP_SMALL = 4096
 NLIST_CAP_SMALL_UNTIL = 20_000_000
+#: Above this many bytes of float32 vectors a wide gallery (dim >= WIDE_DIM) leaves ``ivf`` for
+#: ``ivfsq8r``: 512-d templates pass it at ~520k faces (1M of them are 2 GB as floats).
+WIDE_FLOAT_BUDGET = 1 << 30
+WIDE_DIM = 256
+#: Share of the lists ``ivfsq8r`` probes (nprobe = nlist / share): chosen by ``bench identify
+#: --nprobe-sweep`` on the validation half of the LFW probes at 1M arcface-s faces
+#: (docs/benchmarks/identify-1m-sweep.json). Near-orthogonal 512-d templates put a probe's mate in
+#: a list far down the probe's list ranking much more often than 128-d dlib templates do.
+WIDE_NPROBE_SHARE = 16
+#: Kinds that keep an fp16 re-rank store beside the scanned codes.
+RERANK_KINDS = ("ivfpq", "ivfsq8r")
+KINDS = ("flat", "ivf", "ivfsq8", "ivfsq8r", "ivfpq")
 
 
-def choose_kind(n: int, recall_target: float = DEFAULT_RECALL_TARGET) -> str:
-    """Index type for a gallery of ``n`` vectors and a recall@1 target (the automatic policy).
+def choose_kind(n: int, recall_target: float = DEFAULT_RECALL_TARGET, dim: int = 128) -> str:
+    """Index type for a gallery of ``n`` vectors of ``dim`` dimensions and a recall@1 target.
 
     Measured on face-like 128-d data (docs/scale.md): ``ivf`` reaches recall@1 0.99+ but costs
     ~530 B/vector; ``ivfsq8`` ~150 B but recall@1 ~0.95; ``ivfpq`` (PQ scan + fp16 re-rank) 0.99 at
     ~380 B and scans 4x fewer bytes per query than ``ivf``. So: exact below 50k, full vectors up to
     3M, then ``ivfpq`` unless the caller accepts recall@1 < 0.96, where ``ivfsq8`` is smallest.
+
+    Wide templates (512-d ArcFace) need many more lists probed for the same recall (their mates sit
+    at cosine 0.3-0.6 in a near-orthogonal space), so bytes scanned per list decide the latency: past
+    :data:`WIDE_FLOAT_BUDGET` of floats they get ``ivfsq8r`` (SQ8 scan, fp16 re-rank), measured at
+    1M arcface-s faces in docs/benchmarks/identify-1m-sweep.json.
     """
     if n <= FLAT_MAX:
         return "flat"
+    if dim >= WIDE_DIM and n * dim * 4 > WIDE_FLOAT_BUDGET:
+        return "ivfsq8r" if recall_target >= 0.96 else "ivfsq8"
     if n <= IVF_FLAT_MAX:
         return "ivf"
     return "ivfsq8" if recall_target < 0.96 else "ivfpq"
@@ -89,10 +113,11 @@ def default_nprobe(nlist: int, kind: str = "ivf") -> int:
 
     ``ivf`` (exact distances inside the lists, galleries up to a few million) probes 1/12 of the
     lists: on real LFW dlib templates with 1M distractors, nlist/48 gave recall@1 0.915, nlist/16
-    0.989 (p50 1.9 ms), because different people's templates sit at near-equal cosine. The quantised
-    kinds are limited by code precision, not probing (docs/scale.md), and keep nlist/48.
+    0.989 (p50 1.9 ms), because different people's templates sit at near-equal cosine. ``ivfpq`` and
+    ``ivfsq8`` are limited by code precision, not probing (docs/scale.md), and keep nlist/48.
+    ``ivfsq8r`` (wide templates) probes ``nlist / WIDE_NPROBE_SHARE``, chosen on validation probes.
     """
-    share = 12 if kind == "ivf" else 48
+    share = {"ivf": 12, "ivfsq8r": WIDE_NPROBE_SHARE}.get(kind, 48)
     return int(min(nlist, max(32, nlist // share)))
 
 
@@ -114,8 +139,8 @@ class FaissIndex(VectorIndex):
         nprobe: int | None = None,
         recall_target: float = DEFAULT_RECALL_TARGET,
     ) -> None:
-        if kind not in ("auto", "flat", "ivf", "ivfsq8", "ivfpq"):
-            raise ValueError(f"unknown FAISS index kind {kind!r}; choose auto, flat, ivf, ivfsq8 or ivfpq")
+        if kind not in ("auto", *KINDS):
+            raise ValueError(f"unknown FAISS index kind {kind!r}; choose auto, {', '.join(KINDS)}")
         self.path = Path(path) if path is not None else None
         self.dim = int(dim)
         self.metric = metric
@@ -127,7 +152,7 @@ class FaissIndex(VectorIndex):
         self.nprobe = nprobe or 0
         self.pq_m = 0
         self.rerank = 0
-        self._rerank: faiss.Index | None = None  # ivfpq only: fp16 vectors, read by id, never scanned
+        self._rerank: faiss.Index | None = None  # RERANK_KINDS: fp16 vectors, read by id, never scanned
         self._meta: dict[int, dict[str, Any]] = {}
         self._inverted: dict[str, dict[str, set[int]]] = {}
         self._index = self._new_flat()
@@ -151,7 +176,7 @@ class FaissIndex(VectorIndex):
             # which search never uses; it cost ~40 s of CPU on 600 training vectors (the rest: ~2 s).
             faiss.downcast_index(_ivf(index)).do_polysemous_training = False
             return index
-        spec = f"IVF{nlist},{'Flat' if kind == 'ivf' else 'SQ8'}"
+        spec = f"IVF{nlist},{'Flat' if kind == 'ivf' else 'SQ8'}"  # ivfsq8 and ivfsq8r scan SQ8 codes
         return faiss.index_factory(self.dim, spec, self._faiss_metric)
 
     def _new_rerank_store(self, base: faiss.Index) -> faiss.Index:
@@ -181,7 +206,7 @@ class FaissIndex(VectorIndex):
                 self._set_meta(i, dict(m))
         if self.requested_kind == "auto":
             n = self._index.ntotal
-            want = choose_kind(n, self.recall_target)
+            want = choose_kind(n, self.recall_target, self.dim)
             # grow the type with the gallery, and the IVF lists once they are 4x too few for it
             if want != self.kind or (self.kind != "flat" and choose_nlist(n) >= 4 * self.nlist):
                 self.rebuild(want)
@@ -228,7 +253,7 @@ class FaissIndex(VectorIndex):
                 params = faiss.SearchParametersIVF(sel=sel, nprobe=min(self.nlist, self.nprobe * widen))
         elif self.kind != "flat":
             params = faiss.SearchParametersIVF(nprobe=self.nprobe)
-        if self.kind == "ivfpq":
+        if self._rerank is not None:
             return self._search_rerank(q, k_eff, params)
         if params is not None:
             dist, lab = self._index.search(q, k_eff, params=params)
@@ -237,10 +262,17 @@ class FaissIndex(VectorIndex):
         return [self._hits(d, row) for d, row in zip(dist, lab, strict=True)]
 
     def _search_rerank(self, q: np.ndarray, k: int, params: Any) -> list[list[Hit]]:
-        """PQ scan for ``k * rerank`` candidates, then exact scores on their fp16 vectors."""
+        """Code scan (PQ or SQ8) for ``k * rerank`` candidates, then exact scores on their fp16 vectors."""
+        _, cand = self._index.search(q, self.rerank_pool(k), params=params)
+        return self.rerank_candidates(q, cand, k)
+
+    def rerank_pool(self, k: int) -> int:
+        """Candidates the code scan proposes for ``k`` hits (re-rank kinds)."""
+        return int(min(self._index.ntotal, max(RERANK_MIN, k * (self.rerank or RERANK_FACTOR))))
+
+    def rerank_candidates(self, q: np.ndarray, cand: np.ndarray, k: int) -> list[list[Hit]]:
+        """Re-order candidate ids (rows of ``cand``, -1 = none) by their fp16 vectors' exact scores."""
         assert self._rerank is not None
-        kc = min(self._index.ntotal, max(RERANK_MIN, k * (self.rerank or RERANK_FACTOR)))
-        _, cand = self._index.search(q, kc, params=params)
         out = []
         for row, qv in zip(cand, q, strict=True):
             c = row[row >= 0]
@@ -275,7 +307,7 @@ class FaissIndex(VectorIndex):
         return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
     def reconstruct(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Stored vectors for ``ids`` (8-bit approximations for ``ivfsq8``, fp16 for ``ivfpq``), e.g. for
+        """Stored vectors for ``ids`` (8-bit approximations for ``ivfsq8``, fp16 for ``ivfpq``/``ivfsq8r``), e.g. for
         re-ranking, relabelling and rebuilds."""
         ids_arr = as_ids(ids)
         if len(ids_arr) == 0:
@@ -295,7 +327,7 @@ class FaissIndex(VectorIndex):
         Streams: trains on a random sample, then moves the vectors over in chunks, so that rebuilding
         a compressed index never materialises every vector as float32 at once.
         """
-        kind = kind or choose_kind(self.count(), self.recall_target)
+        kind = kind or choose_kind(self.count(), self.recall_target, self.dim)
         ids_arr = self.ids()
         rng = np.random.default_rng(0)
         new_nlist = nlist or choose_nlist(len(ids_arr))
@@ -325,7 +357,7 @@ class FaissIndex(VectorIndex):
         """Bulk-load an empty index in one go (faster than many ``add`` calls; picks the type once)."""
         vecs = self._prep(vectors)
         if kind is None:
-            kind = (choose_kind(len(vecs), self.recall_target) if self.requested_kind == "auto"
+            kind = (choose_kind(len(vecs), self.recall_target, self.dim) if self.requested_kind == "auto"
                     else self.requested_kind)
         ids_arr = as_ids(ids)
         if kind == "flat":
@@ -346,7 +378,7 @@ class FaissIndex(VectorIndex):
         This is how galleries larger than RAM-as-float are loaded: train on a few hundred thousand
         vectors, then stream the rest through :meth:`add`. The kind is pinned (no automatic rebuild).
         """
-        if kind not in ("flat", "ivf", "ivfsq8", "ivfpq"):
+        if kind not in KINDS:
             raise ValueError(f"unknown FAISS index kind {kind!r}")
         self._rerank = None
         self.pq_m = 0
@@ -360,7 +392,7 @@ class FaissIndex(VectorIndex):
             index = self._new_ivf(kind, self.nlist)
             index.train(sample)
             _ivf(index).set_direct_map_type(faiss.DirectMap.Hashtable)
-            if kind == "ivfpq":
+            if kind in RERANK_KINDS:
                 self._rerank = self._new_rerank_store(index)
                 self.rerank = RERANK_FACTOR
             self._index = index
@@ -443,8 +475,10 @@ class FaissIndex(VectorIndex):
             "encrypted": self.cipher is not None,
             "recall_target": self.recall_target,
         }
+        if self.kind in RERANK_KINDS:
+            out.update({"rerank": self.rerank, "rerank_store": "fp16"})
         if self.kind == "ivfpq":
-            out.update({"pq_m": self.pq_m, "rerank": self.rerank, "rerank_store": "fp16"})
+            out["pq_m"] = self.pq_m
         return out
 
     # ------------------------------------------------------------------ internals
@@ -509,7 +543,7 @@ class FaissIndex(VectorIndex):
         self._rerank = None
         if self.kind != "flat":
             _ivf(self._index).set_direct_map_type(faiss.DirectMap.Hashtable)
-        if self.kind == "ivfpq":
+        if self.kind in RERANK_KINDS:
             self._rerank = self._read_index(self.path / "rerank.faiss", encrypted, b"faiss-rerank")
             _ivf(self._rerank).set_direct_map_type(faiss.DirectMap.Hashtable)
         self._meta = {}
