@@ -252,12 +252,14 @@ TRAIN_SAMPLE = 200_000
 def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dlib", workers: int = 2,
                  kind: str = "auto", nlist: int | None = None, nprobe: int | None = None,
                  queries: int = 1000, log: Any = None, gallery_jitters: int = 0,
-                 layer_probes: int = 200, nprobe_sweep: list[int] | None = None) -> dict[str, Any]:
+                 layer_probes: int = 200, nprobe_sweep: list[int] | None = None,
+                 rerank_sweep: list[int] | None = None) -> dict[str, Any]:
     """The measurements of ``bench identify`` (see the command's help); ``layer_probes`` > 0 adds
     ``through_layers``: per-probe latency through the Gallery object and the service
     (:mod:`visionlake.bench.identify_layers`) on a lake holding the real gallery; ``nprobe_sweep``
     adds ``sweep``: those settings on the same built index, chosen on the validation half of the
-    probes and reported on the test half (:mod:`visionlake.bench.identify_sweep`)."""
+    probes and reported on the test half (:mod:`visionlake.bench.identify_sweep`); ``rerank_sweep``
+    does the same for the re-rank pool of the kinds that have one (``rerank_sweep``)."""
 
     from visionlake.index.faiss_index import FaissIndex
 
@@ -377,10 +379,13 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
               for name, m in (("validation", val), ("test", ~val))}
     for name, m in (("validation", val), ("test", ~val)):
         halves[name]["rank1_exact"] = round(float(_rank1(exact_top, n_real, g_labels, p_labels)[m].mean()), 4)
-    sweep = None
+    sweep = rerank_out = None
     if nprobe_sweep and index.kind != "flat":
         sweep = sweep_nprobe(index, p_vecs, p_labels, g_labels, n_real, exact_top, best_v, right_clean,
                              nprobe_sweep, queries=min(queries, 300), log=log)
+    if rerank_sweep and index._rerank is not None:
+        rerank_out = sweep_nprobe(index, p_vecs, p_labels, g_labels, n_real, exact_top, best_v, right_clean,
+                                  rerank_sweep, queries=min(queries, 300), log=log, param="rerank")
     layers = None
     if layer_probes > 0:
         layers = _layers(g_vecs, g_labels, p_vecs[q_rows[:layer_probes]], list(p_labels[q_rows[:layer_probes]]),
@@ -407,10 +412,11 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
         "distractor_generation_s": round(gen_s, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "index": {"kind": desc["kind"], "nlist": desc["nlist"], "nprobe": desc["nprobe"],
-                  "rerank_pool": index.rerank_pool(1) if desc["kind"] in ("ivfpq", "ivfsq8r") else None,
+                  "rerank_pool": index.rerank_pool(1) if index._rerank is not None else None,
                   "bytes_in_ram": desc.get("bytes_in_ram")},
         "halves": halves,
         "sweep": sweep,
+        "rerank_sweep": rerank_out,
         "distractor_realism": realism,
         "through_layers": layers,
     }

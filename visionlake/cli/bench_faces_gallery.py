@@ -14,14 +14,14 @@ from visionlake.errors import BadInput
 from visionlake.index.faiss_index import KINDS
 
 
-def parse_nprobes(text: str) -> list[int]:
+def parse_nprobes(text: str, option: str = "--nprobe-sweep") -> list[int]:
     """``"64,128,256"`` -> [64, 128, 256]; anything else is bad input (exit 2)."""
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise BadInput(f"--nprobe-sweep takes comma-separated whole numbers, not {text!r}") from None
+        raise BadInput(f"{option} takes comma-separated whole numbers, not {text!r}") from None
     if not values or min(values) < 1:
-        raise BadInput(f"--nprobe-sweep needs numbers >= 1, got {text!r}")
+        raise BadInput(f"{option} needs numbers >= 1, got {text!r}")
     return values
 
 
@@ -50,6 +50,10 @@ def register(app: typer.Typer) -> None:
                                                          "searched on the one built index (key `sweep`): chosen on "
                                                          "the validation half of the probes, reported on the test "
                                                          "half.")] = None,
+        rerank_sweep: Annotated[str | None, typer.Option("--rerank-sweep", help="Comma-separated re-rank pool "
+                                                         "sizes (candidates per hit re-scored with fp16 vectors) "
+                                                         "for ivfsq8r, ivfpq, pqfs; same split (key "
+                                                         "`rerank_sweep`).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     ) -> None:
         """Rank-1 identification on LFW (gallery: first photo of each person with 2+ photos, plus the
@@ -61,11 +65,12 @@ def register(app: typer.Typer) -> None:
             return
         root = data or shared_data_dir() / "lfw"
         sweep = parse_nprobes(nprobe_sweep) if nprobe_sweep else None
+        rerank = parse_nprobes(rerank_sweep, "--rerank-sweep") if rerank_sweep else None
         if kind not in ("auto", *KINDS):
             raise BadInput(f"unknown index kind {kind!r}; choose auto, {', '.join(KINDS)}")
         out = run_identify(root, distractors, cache, pack=pack, workers=workers, kind=kind, nlist=nlist, nprobe=nprobe,
                            queries=queries, log=lambda m: err_console.print(m), gallery_jitters=gallery_jitters,
-                           layer_probes=layer_probes, nprobe_sweep=sweep)
+                           layer_probes=layer_probes, nprobe_sweep=sweep, rerank_sweep=rerank)
         print_json(out)
 
     @app.command("cluster")

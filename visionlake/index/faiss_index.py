@@ -11,6 +11,14 @@ Index types, chosen from the gallery size unless forced:
   no longer reorders near ties). The automatic choice for wide templates (512-d ArcFace) once their
   float vectors pass :data:`WIDE_FLOAT_BUDGET`: ~1.6 KB per face instead of 2 KB, and a scan of 512
   bytes per face instead of 2 KB, which is what keeps many probed lists within the latency goal;
+* ``pqfs``: every vector scanned (one list), as 4-bit product-quantised codes read with FAISS's SIMD
+  "fast scan" (``dim/16`` bytes per face), plus the fp16 re-rank store: the scan proposes
+  ``rerank`` candidates, the fp16 vectors order them. For wide templates whose mates sit at cosine
+  0.3-0.6 in a near-orthogonal space, IVF lists miss the mate (``bench identify --nprobe-sweep``:
+  recall@1 = the share of probes whose exact top-1 is in a probed list, 0.93 at 6% of the lists),
+  while a full scan of 32-byte codes costs a few milliseconds and misses nothing but what the
+  codes reorder, which the re-rank repairs. Removal scans the ids (no hash-table map: FAISS's fast
+  scan lists cannot keep one), which costs ~1 ms per million faces and call;
 * ``ivfpq``: IVF with product-quantised codes (``dim/4`` bytes) for the scan plus a *re-rank store*
   of half-precision vectors (``IVF,SQfp16`` sharing the coarse quantizer, never scanned, only read by
   id): the PQ scan proposes ``k * rerank`` candidates, the fp16 vectors re-order them. For galleries
@@ -56,18 +64,21 @@ RERANK_MIN = 32
 #: 16,384 lists costs ~4e13 flops (~25 min on 2 cores), to 4,096 lists ~6 min (measured, docs/scale.md).
 NLIST_CAP_SMALL = 4096
 NLIST_CAP_SMALL_UNTIL = 20_000_000
-#: Above this many bytes of float32 vectors a wide gallery (dim >= WIDE_DIM) leaves ``ivf`` for
-#: ``ivfsq8r``: 512-d templates pass it at ~520k faces (1M of them are 2 GB as floats).
-WIDE_FLOAT_BUDGET = 1 << 30
+#: Wide templates (ArcFace 512-d): from this many dimensions IVF partitions stop working (below).
 WIDE_DIM = 256
-#: Share of the lists ``ivfsq8r`` probes (nprobe = nlist / share): chosen by ``bench identify
-#: --nprobe-sweep`` on the validation half of the LFW probes at 1M arcface-s faces
-#: (docs/benchmarks/identify-1m-sweep.json). Near-orthogonal 512-d templates put a probe's mate in
-#: a list far down the probe's list ranking much more often than 128-d dlib templates do.
+#: Up to this many wide vectors the automatic index scans every face's fast-scan code (``pqfs``,
+#: ~2 ms per million on one core); beyond, IVF is unavoidable and recall drops (``ivfpq``).
+WIDE_FULL_SCAN_MAX = 4_000_000
+#: Share of the lists ``ivfsq8r`` probes by default (nprobe = nlist / share). Not the automatic
+#: choice: at 1M arcface-s faces its recall@1 is capped by lists, not codes (0.93 at nlist/16,
+#: 0.96 at nlist/11 with p50 90 ms on the loaded 2-core box; docs/benchmarks/identify-1m-sweep-ivf.json).
 WIDE_NPROBE_SHARE = 16
 #: Kinds that keep an fp16 re-rank store beside the scanned codes.
-RERANK_KINDS = ("ivfpq", "ivfsq8r")
-KINDS = ("flat", "ivf", "ivfsq8", "ivfsq8r", "ivfpq")
+RERANK_KINDS = ("ivfpq", "ivfsq8r", "pqfs")
+KINDS = ("flat", "ivf", "ivfsq8", "ivfsq8r", "ivfpq", "pqfs")
+#: Candidates per requested hit the ``pqfs`` scan proposes for the fp16 re-rank: chosen by ``bench
+#: identify --rerank-sweep`` on the validation half of the probes at 1M arcface-s faces.
+PQFS_RERANK = 256
 
 
 def choose_kind(n: int, recall_target: float = DEFAULT_RECALL_TARGET, dim: int = 128) -> str:
@@ -78,15 +89,18 @@ def choose_kind(n: int, recall_target: float = DEFAULT_RECALL_TARGET, dim: int =
     ~380 B and scans 4x fewer bytes per query than ``ivf``. So: exact below 50k, full vectors up to
     3M, then ``ivfpq`` unless the caller accepts recall@1 < 0.96, where ``ivfsq8`` is smallest.
 
-    Wide templates (512-d ArcFace) need many more lists probed for the same recall (their mates sit
-    at cosine 0.3-0.6 in a near-orthogonal space), so bytes scanned per list decide the latency: past
-    :data:`WIDE_FLOAT_BUDGET` of floats they get ``ivfsq8r`` (SQ8 scan, fp16 re-rank), measured at
-    1M arcface-s faces in docs/benchmarks/identify-1m-sweep.json.
+    Wide templates (512-d ArcFace) defeat IVF: a probe's mate sits at cosine 0.3-0.6 in a
+    near-orthogonal space and lands in a list far down the probe's ranking, so recall@1 equals the
+    share of probes whose mate's list is probed (0.93 with 6% of the lists, 0.96 with 9%, at 1M
+    arcface-s faces: docs/benchmarks/identify-1m-sweep-ivf.json). Scanning every face as a 32-byte
+    fast-scan code and re-ranking the best candidates with fp16 vectors (``pqfs``) misses nothing the
+    codes keep in the candidate pool (docs/benchmarks/identify-1m-sweep.json), up to
+    :data:`WIDE_FULL_SCAN_MAX` faces.
     """
     if n <= FLAT_MAX:
         return "flat"
-    if dim >= WIDE_DIM and n * dim * 4 > WIDE_FLOAT_BUDGET:
-        return "ivfsq8r" if recall_target >= 0.96 else "ivfsq8"
+    if dim >= WIDE_DIM and n <= WIDE_FULL_SCAN_MAX:
+        return "pqfs"
     if n <= IVF_FLAT_MAX:
         return "ivf"
     return "ivfsq8" if recall_target < 0.96 else "ivfpq"
@@ -169,6 +183,9 @@ class FaissIndex(VectorIndex):
         return faiss.IndexIDMap2(base)
 
     def _new_ivf(self, kind: str, nlist: int) -> faiss.Index:
+        if kind == "pqfs":
+            self.pq_m = max(1, self.dim // 8)
+            return faiss.index_factory(self.dim, f"IVF1,PQ{self.pq_m}x4fs", self._faiss_metric)
         if kind == "ivfpq":
             self.pq_m = choose_pq_m(self.dim)
             index = faiss.index_factory(self.dim, f"IVF{nlist},PQ{self.pq_m}", self._faiss_metric)
@@ -220,7 +237,10 @@ class FaissIndex(VectorIndex):
         _, assign = ivf.quantizer.search(vecs, 1)
         assign = np.ascontiguousarray(assign.reshape(-1).astype(np.int64))
         n = len(vecs)
-        ivf.add_core(n, faiss.swig_ptr(vecs), faiss.swig_ptr(ids_arr), faiss.swig_ptr(assign))
+        if self.kind == "pqfs":  # fast-scan lists pack codes in blocks: FAISS's own add does it
+            self._index.add_with_ids(vecs, ids_arr)
+        else:
+            ivf.add_core(n, faiss.swig_ptr(vecs), faiss.swig_ptr(ids_arr), faiss.swig_ptr(assign))
         self._rerank.add_core(n, faiss.swig_ptr(vecs), faiss.swig_ptr(ids_arr), faiss.swig_ptr(assign))
 
     def remove(self, ids: Sequence[int] | np.ndarray) -> int:
@@ -253,6 +273,11 @@ class FaissIndex(VectorIndex):
                 params = faiss.SearchParametersIVF(sel=sel, nprobe=min(self.nlist, self.nprobe * widen))
         elif self.kind != "flat":
             params = faiss.SearchParametersIVF(nprobe=self.nprobe)
+        if where and self.kind == "pqfs" and self._rerank is not None:
+            # a broad filter on fast-scan codes: the fp16 store (same single list) is scanned with the
+            # selector instead, exact scores, every face visited
+            dist, lab = self._rerank.search(q, k_eff, params=params)
+            return [self._hits(d, row) for d, row in zip(dist, lab, strict=True)]
         if self._rerank is not None:
             return self._search_rerank(q, k_eff, params)
         if params is not None:
@@ -388,15 +413,27 @@ class FaissIndex(VectorIndex):
             self.nlist = 0
         else:
             sample = self._prep(sample)
-            self.nlist = nlist or choose_nlist(max(len(sample), 1))
+            # pqfs: one list, every code is scanned
+            self.nlist = 1 if kind == "pqfs" else (nlist or choose_nlist(max(len(sample), 1)))
             index = self._new_ivf(kind, self.nlist)
-            index.train(sample)
-            _ivf(index).set_direct_map_type(faiss.DirectMap.Hashtable)
+            if kind == "pqfs":
+                # 64 tiny k-means in OpenMP regions: on a busy 2-core box, threads waiting at each
+                # barrier made training 20x slower than one thread (52 s vs 2.7 s for 6,000 x 256)
+                threads = faiss.omp_get_max_threads()
+                faiss.omp_set_num_threads(1)
+                try:
+                    index.train(sample)
+                finally:
+                    faiss.omp_set_num_threads(threads)
+            else:
+                index.train(sample)
+            if kind != "pqfs":
+                _ivf(index).set_direct_map_type(faiss.DirectMap.Hashtable)
             if kind in RERANK_KINDS:
                 self._rerank = self._new_rerank_store(index)
-                self.rerank = RERANK_FACTOR
+                self.rerank = PQFS_RERANK if kind == "pqfs" else RERANK_FACTOR
             self._index = index
-            self.nprobe = self.nprobe or default_nprobe(self.nlist, kind)
+            self.nprobe = 1 if kind == "pqfs" else (self.nprobe or default_nprobe(self.nlist, kind))
         self.kind = kind
         if self.requested_kind == "auto" and kind != "flat":
             self.requested_kind = kind
@@ -541,7 +578,7 @@ class FaissIndex(VectorIndex):
         if self.requested_kind == "auto":
             self.requested_kind = header.get("requested_kind", "auto")
         self._rerank = None
-        if self.kind != "flat":
+        if self.kind not in ("flat", "pqfs"):
             _ivf(self._index).set_direct_map_type(faiss.DirectMap.Hashtable)
         if self.kind in RERANK_KINDS:
             self._rerank = self._read_index(self.path / "rerank.faiss", encrypted, b"faiss-rerank")
@@ -556,9 +593,10 @@ class FaissIndex(VectorIndex):
             return 0
         if self.kind == "flat":
             return int(self._index.remove_ids(faiss.IDSelectorBatch(ids_arr)))
-        # the hash-table direct map only accepts an array selector (O(1) per id)
-        sel = faiss.IDSelectorArray(len(ids_arr), faiss.swig_ptr(ids_arr))
-        removed = int(self._index.remove_ids(sel))
+        if self.kind == "pqfs":  # no direct map: every list's ids are checked against a hash set
+            removed = int(self._index.remove_ids(faiss.IDSelectorBatch(ids_arr)))
+        else:  # the hash-table direct map only accepts an array selector (O(1) per id)
+            removed = int(self._index.remove_ids(faiss.IDSelectorArray(len(ids_arr), faiss.swig_ptr(ids_arr))))
         if self._rerank is not None:  # erasure: the fp16 copy goes too
             self._rerank.remove_ids(faiss.IDSelectorArray(len(ids_arr), faiss.swig_ptr(ids_arr)))
         return removed
