@@ -48,6 +48,19 @@ def test_sweep_searches_one_index_and_chooses_on_the_validation_half(monkeypatch
     assert out["halves"]["validation"]["probes"] == full["validation"]["probes"]
 
 
+def test_rerank_sweep_on_the_full_scan_index(monkeypatch, tmp_path):
+    monkeypatch.setattr(fg, "cached_embeddings", lambda *a, **k: _fake_embeddings())
+    out = fg.run_identify(tmp_path, distractors=10_000, cache_dir=tmp_path, kind="pqfs", queries=30,
+                          layer_probes=0, rerank_sweep=[500, 32])
+    assert out["index"]["kind"] == "pqfs" and out["index"]["nlist"] == 1
+    rows = out["rerank_sweep"]["settings"]
+    assert [r["rerank_pool"] for r in rows] == [32, 500]
+    for half in ("validation", "test"):
+        assert rows[0][half]["list_hit"] == rows[1][half]["list_hit"] == 1.0  # one list: every face scanned
+        assert rows[1][half]["recall_at_1"] >= rows[0][half]["recall_at_1"]
+        assert rows[1][half]["recall_at_1"] >= 0.98
+
+
 def _row(nprobe: int, recall: float, ratio: float = 0.99, p50: float = 2.0, test_recall: float = 0.0) -> dict:
     return {"value": nprobe, "nprobe": nprobe, "p50_ms": p50,
             "validation": {"probes": 2000, "recall_at_1": recall, "rank1_ratio": ratio},
