@@ -45,6 +45,7 @@ def test_sweep_searches_one_index_and_chooses_on_the_validation_half(monkeypatch
         assert full[half]["recall_at_1"] >= 0.98  # and the fp16 re-rank puts it first
         assert sweep["settings"][0][half]["list_hit"] <= full[half]["list_hit"]
     assert full["validation"]["probes"] + full["test"]["probes"] == out["probes"]
+    assert out["pack"] == "fake-64"  # the halves' names never leak into the pack the layers use
     assert out["halves"]["validation"]["probes"] == full["validation"]["probes"]
 
 

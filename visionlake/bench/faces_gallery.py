@@ -375,10 +375,10 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
     from visionlake.bench.identify_sweep import _rank1, half_scores, sweep_nprobe, validation_mask
 
     val = validation_mask(p_labels)
-    halves = {name: half_scores(approx_top, exact_top, right_clean, n_real, g_labels, p_labels, m)
-              for name, m in (("validation", val), ("test", ~val))}
-    for name, m in (("validation", val), ("test", ~val)):
-        halves[name]["rank1_exact"] = round(float(_rank1(exact_top, n_real, g_labels, p_labels)[m].mean()), 4)
+    halves = {half: half_scores(approx_top, exact_top, right_clean, n_real, g_labels, p_labels, m)
+              for half, m in (("validation", val), ("test", ~val))}
+    for half, m in (("validation", val), ("test", ~val)):
+        halves[half]["rank1_exact"] = round(float(_rank1(exact_top, n_real, g_labels, p_labels)[m].mean()), 4)
     sweep = rerank_out = None
     if nprobe_sweep and index.kind != "flat":
         sweep = sweep_nprobe(index, p_vecs, p_labels, g_labels, n_real, exact_top, best_v, right_clean,

@@ -72,14 +72,14 @@ WIDE_DIM = 256
 WIDE_FULL_SCAN_MAX = 4_000_000
 #: Share of the lists ``ivfsq8r`` probes by default (nprobe = nlist / share). Not the automatic
 #: choice: at 1M arcface-s faces its recall@1 is capped by lists, not codes (0.93 at nlist/16,
-#: 0.96 at nlist/11 with p50 90 ms on the loaded 2-core box; docs/benchmarks/identify-1m-sweep-ivf.json).
+#: 0.97 at nlist/8; docs/benchmarks/identify-1m-sweep-ivf.json).
 WIDE_NPROBE_SHARE = 16
 #: Kinds that keep an fp16 re-rank store beside the scanned codes.
 RERANK_KINDS = ("ivfpq", "ivfsq8r", "pqfs")
 KINDS = ("flat", "ivf", "ivfsq8", "ivfsq8r", "ivfpq", "pqfs")
 #: Candidates per requested hit the ``pqfs`` scan proposes for the fp16 re-rank: chosen by ``bench
 #: identify --rerank-sweep`` on the validation half of the probes at 1M arcface-s faces.
-PQFS_RERANK = 256
+PQFS_RERANK = 512
 
 
 def choose_kind(n: int, recall_target: float = DEFAULT_RECALL_TARGET, dim: int = 128) -> str:
