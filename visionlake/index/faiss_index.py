@@ -8,27 +8,27 @@ Index types, chosen from the gallery size unless forced:
   face-like data: 8-bit rounding reorders near ties);
 * ``ivfsq8r``: IVF with 8-bit codes for the scan plus the same fp16 *re-rank store* as ``ivfpq``: the
   SQ8 scan proposes ``k * rerank`` candidates, their fp16 vectors give the final order (8-bit rounding
-  no longer reorders near ties). The automatic choice for wide templates (512-d ArcFace) once their
-  float vectors pass :data:`WIDE_FLOAT_BUDGET`: ~1.6 KB per face instead of 2 KB, and a scan of 512
-  bytes per face instead of 2 KB, which is what keeps many probed lists within the latency goal;
+  no longer reorders near ties). Never chosen automatically: measured on 512-d ArcFace templates at
+  1M faces, where its recall@1 was limited by the lists probed, not by the codes (see ``pqfs``);
 * ``pqfs``: every vector scanned (one list), as 4-bit product-quantised codes read with FAISS's SIMD
   "fast scan" (``dim/16`` bytes per face), plus the fp16 re-rank store: the scan proposes
   ``rerank`` candidates, the fp16 vectors order them. For wide templates whose mates sit at cosine
   0.3-0.6 in a near-orthogonal space, IVF lists miss the mate (``bench identify --nprobe-sweep``:
   recall@1 = the share of probes whose exact top-1 is in a probed list, 0.93 at 6% of the lists),
   while a full scan of 32-byte codes costs a few milliseconds and misses nothing but what the
-  codes reorder, which the re-rank repairs. Removal scans the ids (no hash-table map: FAISS's fast
-  scan lists cannot keep one), which costs ~1 ms per million faces and call;
+  codes reorder, which the re-rank repairs. Removal from the codes checks every stored id against
+  the removed set (FAISS's fast-scan lists cannot keep a hash-table map), once per call;
 * ``ivfpq``: IVF with product-quantised codes (``dim/4`` bytes) for the scan plus a *re-rank store*
   of half-precision vectors (``IVF,SQfp16`` sharing the coarse quantizer, never scanned, only read by
   id): the PQ scan proposes ``k * rerank`` candidates, the fp16 vectors re-order them. For galleries
   of ten million and more on one box (see ``docs/scale.md`` for the measurements).
 
-All five physically remove ids (``remove_ids``; ``ivfpq``/``ivfsq8r`` remove from the scanned part *and* the re-rank
-store), which HNSW and ``IndexRefine`` cannot do (see ``../shared/notes/vector-engines.md``); IVF
-indexes keep a hash-table direct map so that removal and reconstruction stay O(1) per id. Metadata
-filters become an id selector; narrow filters on IVF switch to an exact scan over the selected
-vectors so that they never return too few hits.
+All six physically remove ids (``remove_ids``; ``ivfpq``, ``ivfsq8r`` and ``pqfs`` remove from the
+scanned codes *and* the re-rank store), which HNSW and ``IndexRefine`` cannot do (see
+``../shared/notes/vector-engines.md``); IVF indexes (the ``pqfs`` codes excepted) keep a hash-table
+direct map so that removal and reconstruction stay O(1) per id. Metadata filters become an id
+selector; narrow filters on IVF switch to an exact scan over the selected vectors so that they never
+return too few hits. The automatic policy also looks at the dimension: see :func:`choose_kind`.
 
 The automatic policy (:func:`choose_kind`) follows the gallery size and a recall target; the chosen
 kind and its parameters are written to ``index.json``, which ``visionlake info`` prints.
@@ -143,7 +143,7 @@ def _one_thread() -> Iterator[None]:
     FAISS parallelises a search over its queries: one query keeps one thread busy while the others
     wait at the region's barrier, and on a busy box those waits dominate. Measured on the loaded
     2-core machine, one 512-d query against 100,000 fast-scan codes with a 256-face fp16 re-rank:
-    p50 28 ms with the default two threads, 0.5 ms with one.
+    p50 28 ms with the default two threads, 2 ms with one.
     """
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
@@ -356,8 +356,8 @@ class FaissIndex(VectorIndex):
         return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
     def reconstruct(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Stored vectors for ``ids`` (8-bit approximations for ``ivfsq8``, fp16 for ``ivfpq``/``ivfsq8r``), e.g. for
-        re-ranking, relabelling and rebuilds."""
+        """Stored vectors for ``ids`` (8-bit approximations for ``ivfsq8``, fp16 for the re-rank kinds),
+        e.g. for re-ranking, relabelling and rebuilds."""
         ids_arr = as_ids(ids)
         if len(ids_arr) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
