@@ -114,6 +114,31 @@ def train_cmd(
                   f"cross-validated accuracy {report['cv_accuracy']:.1%} -> {report['path']}")
 
 
+@app.command("train-colour")
+def train_colour_cmd(
+    collection: Annotated[str, collection_option("Collection whose images carry colour labels.")],
+    label_column: Annotated[str, typer.Option("--label-column", help="Metadata column with colour names "
+                                              "(e.g. baseColour: Black, Navy Blue, Off White).")],
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.", min=2, max=20)] = 5,
+    backbone: Annotated[bool | None, typer.Option(
+        "--backbone/--no-backbone", help="Use the image backbone's embedding as well (default: when its "
+        "file is present).")] = None,
+    lake: LakeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Learn the colour family from your colour labels; ingestion and `analyse` then use this head."""
+    from visionlake.fashion.colour_training import train_colour_head
+    from visionlake.lake import Lake
+
+    report = train_colour_head(Lake(lake, create=False), collection, label_column, folds=folds, backbone=backbone)
+    if json_out:
+        print_json(report)
+        return
+    console.print(f"colour head ({report['model']}): {len(report['classes'])} families, {report['samples']} "
+                  f"images, cross-validated accuracy {report['cv_accuracy']:.1%} -> {report['path']}\n"
+                  f"re-run the colour analyser to apply it: visionlake analyse -c {collection} -a colour")
+
+
 @app.command("search")
 def search_cmd(
     collection: Annotated[str, collection_option("Collection to search.")],
