@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -49,7 +50,8 @@ def labelled_shop(lake, tmp_path, make_garment):
     return lake
 
 
-def test_trained_head_answers_at_analysis_and_is_recorded(labelled_shop) -> None:
+def test_trained_head_answers_at_analysis_and_is_recorded(labelled_shop, tiny_model_dir, tmp_path, monkeypatch,
+                                                          capsys) -> None:
     lake = labelled_shop
     before = colour_tags(lake)
     assert {before[f"p{i}"] for i in range(0, 12, 2)} == {("grey", "colour")}  # model-free: charcoal is grey
@@ -64,6 +66,17 @@ def test_trained_head_answers_at_analysis_and_is_recorded(labelled_shop) -> None
     after = colour_tags(lake)
     assert {after[f"p{i}"] for i in range(0, 12, 2)} == {("black", "colour-head")}
     assert {after[f"p{i}"] for i in range(1, 12, 2)} == {("red", "colour-head")}
+
+    # `fashion tag -c` answers with the same head and says so
+    from visionlake.cli.common import run_cli
+    from visionlake.cli.fashion import app
+
+    monkeypatch.setattr(sys, "argv", ["visionlake-fashion", "tag", str(tmp_path / "src" / "p0.png"), "-c", "shop",
+                                      "--model-dir", str(tiny_model_dir), "--lake", str(lake.root), "--json"])
+    assert run_cli(app) == 0
+    colour = json.loads(capsys.readouterr().out)[0]["colour"]
+    assert colour["family"] == "black" and colour["family_model"] == report["model"]
+    assert colour["family_model_free"] == "grey"
 
 
 def test_train_colour_cli_refuses_a_column_without_colour_names(labelled_shop, monkeypatch, capsys) -> None:
