@@ -42,8 +42,7 @@ def test_head_learns_colour_labels() -> None:
         for _ in range(10):
             X.append(colour_features(product(rgb, rng)))
             y.append(name)
-    light = {"logreg C=0.1": CANDIDATES["logreg C=0.1"],
-             "hgb": ("hgb", {"learning_rate": 0.2, "max_leaf_nodes": 7, "max_iter": 20})}
+    light = {"logreg C=0.1": CANDIDATES["logreg C=0.1"], "logreg C=0.003": ("logreg", {"C": 0.003})}
     head = fit_colour_head(np.array(X), y, candidates=light)
     assert head.name in head.cv_table and head.cv_accuracy > 0.9
     test = [colour_features(product(rgb, rng)) for rgb in COLOURS.values()]
