@@ -92,3 +92,24 @@ def test_an_erased_persons_crops_are_not_regenerated(people) -> None:
     fixed = repair_lake(root)
     assert fixed["ok"], fixed
     assert ada0.exists() and not any(p.exists() for p in bob)  # the photo is still in src: not used
+
+
+@pytest.mark.heavy  # loads dlib's models: about 10 s on a loaded 2-core machine
+def test_a_real_dlib_crop_is_regenerated_byte_identical(tmp_path, monkeypatch) -> None:
+    """The default pack cuts its crop with dlib's chip from the stored landmarks: same bytes again."""
+    from visionlake.config import shared_data_dir
+
+    photos = sorted((shared_data_dir() / "lfw" / "images" / "Tony_Blair").glob("*.jpg"))[:1]
+    if not photos:
+        pytest.skip(f"LFW not found under {shared_data_dir()} (set VISIONLAKE_DATA)")
+    monkeypatch.delenv("VISIONLAKE_KEY", raising=False)
+    root = tmp_path / "lake"
+    lk = Lake(root)
+    gallery.enroll(lk, "people", "Tony Blair", photos, jitters=0)
+    lk.close()
+    (crop,) = crops_of(root, "Tony Blair")
+    before = crop.read_bytes()
+    crop.unlink()
+    fixed = repair_lake(root)
+    assert fixed["ok"], fixed
+    assert crop.read_bytes() == before
