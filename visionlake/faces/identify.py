@@ -31,6 +31,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from visionlake.errors import BadInput
+from visionlake.faces.audit import probe_ref as audit_probe_ref
 from visionlake.faces.models import Face, FaceGeneration, Person
 from visionlake.faces.sync import SPACE, face_index, refuse_if_switching, sync_index, unseal
 
@@ -331,8 +332,10 @@ class Gallery:
             ext = (photo.format or "bin").lower().replace("jpeg", "jpg")
             probe_rel = f"collections/{self.name}/probes/{photo.sha256[:2]}/{photo.sha256}.{ext}"
             self.lake.write_file(probe_rel, photo.data, skip_existing=True)
-        self._record(matched, f"{len(faces)} face(s), {len(matched)} identified, threshold {thr:.4f}"
-                     + (f", probe kept at {probe_rel}" if probe_rel else ", probe not kept"), actor)
+        # the kept probe is a typed id (never free text in the chained note): erasure can redact it
+        ids = matched + ([audit_probe_ref(probe_rel)] if probe_rel else [])
+        self._record(ids, f"{len(faces)} face(s), {len(matched)} identified, threshold {thr:.4f}"
+                     + (", probe kept" if probe_rel else ", probe not kept"), actor)
         out: dict[str, Any] = {"image": photo.label, "collection": self.name, "threshold": round(thr, 4),
                                "faces": results, "probe_kept": probe_rel}
         if not st.people:
