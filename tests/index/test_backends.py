@@ -50,7 +50,7 @@ def milvus_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         client.close()
 
 
-BACKENDS = ["faiss-flat", "faiss-ivf", "faiss-ivfpq", "milvus-lite"]
+BACKENDS = ["faiss-flat", "faiss-ivf", "faiss-ivfpq", "faiss-pqfs", "milvus-lite"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -219,7 +219,8 @@ def test_describe_names_engine_kind_and_count(make: Callable[..., VectorIndex]) 
     d = ix.describe()
     assert d["count"] == N and d["dim"] == DIM
     assert d["engine"] in ("faiss", "milvus-lite")
-    want_kind = {"faiss-flat": "flat", "faiss-ivf": "ivf", "faiss-ivfpq": "ivfpq", "milvus-lite": "hnsw"}
+    want_kind = {"faiss-flat": "flat", "faiss-ivf": "ivf", "faiss-ivfpq": "ivfpq", "faiss-pqfs": "pqfs",
+                 "milvus-lite": "hnsw"}
     assert d["kind"] == want_kind[make.backend]  # type: ignore[attr-defined]
 
 
