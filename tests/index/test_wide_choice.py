@@ -74,7 +74,9 @@ def test_full_fast_scan_with_rerank_finds_removes_filters_and_reloads(small_wide
     victims = sorted(set(exact[:20].tolist()))
     assert ix.remove(victims) == len(victims)
     assert not {h.id for hits in ix.search(queries[:20], k=5) for h in hits} & set(victims)
+    scanned = ix._index
     ix.add(np.array([10_000]), base[:1], [{"side": "new"}])
+    assert ix._index is scanned  # one more face is added, not a reason to rebuild the index
     assert [h.id for h in ix.search(base[:1], k=1, where={"side": "new"})[0]] == [10_000]
     ix.save()
     again = FaissIndex(tmp_path / "fs", dim=dim)

@@ -243,7 +243,9 @@ class FaissIndex(VectorIndex):
             n = self._index.ntotal
             want = choose_kind(n, self.recall_target, self.dim)
             # grow the type with the gallery, and the IVF lists once they are 4x too few for it
-            if want != self.kind or (self.kind != "flat" and choose_nlist(n) >= 4 * self.nlist):
+            # (pqfs has one list by design: it never grows lists)
+            grow = self.kind not in ("flat", "pqfs") and choose_nlist(n) >= 4 * self.nlist
+            if want != self.kind or grow:
                 self.rebuild(want)
 
     def _add_vectors(self, ids_arr: np.ndarray, vecs: np.ndarray) -> None:
