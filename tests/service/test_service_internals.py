@@ -195,3 +195,23 @@ def test_query_runner_moves_slow_queries_to_threads():
     # fast: first run in a thread, then inline, but not when the caller says it is cold
     assert where[:4] == [False, True, True, False]
     assert where[4:] == [False, False, False]  # slow: never on the event loop
+
+
+def test_pool_threads_search_with_the_service_thread_count():
+    """OpenMP keeps its team size per thread: setting it in the main thread only left every pool
+    thread at all cores, and a single-query FAISS search there cost ~4x the CPU (spinning teams)."""
+    import asyncio
+
+    faiss = pytest.importorskip("faiss")  # an optional backend, not one of our modules
+    from visionlake.service.limits import configure_search_threads, run_blocking
+
+    async def in_pool() -> int:
+        return await run_blocking(faiss.omp_get_max_threads, timeout=10)
+
+    try:
+        for n in (3, 1):  # 3: differs from the default on 1- and 2-core machines too
+            configure_search_threads(n)
+            assert faiss.omp_get_max_threads() == n
+            assert asyncio.run(in_pool()) == n
+    finally:
+        configure_search_threads(1)

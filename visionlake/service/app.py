@@ -28,7 +28,7 @@ from visionlake.service.deps import Caller, State
 from visionlake.service.docs_pages import install_docs
 from visionlake.service.errors import COMMON, install_error_handlers, responses
 from visionlake.service.jobs import JobRunner
-from visionlake.service.limits import BodySizeLimit, ServiceLimits
+from visionlake.service.limits import BodySizeLimit, ServiceLimits, configure_search_threads
 from visionlake.service.metrics import Metrics, MetricsMiddleware
 from visionlake.service.schemas import Health
 from visionlake.service.state import ServiceState
@@ -198,15 +198,14 @@ def app_from_env() -> FastAPI:
 
 
 def _single_threaded_search() -> None:
-    """One OpenMP thread per FAISS search: the server runs many single-query searches at once, and
-    OpenMP teams per query oversubscribe the cores (measured 35 ms vs ~1 ms per 20k search under load).
-    ``VISIONLAKE_SEARCH_THREADS`` overrides."""
+    """One OpenMP thread per FAISS search, in the event loop's thread and in every pool thread: the
+    server runs many single-query searches at once, and OpenMP teams per query oversubscribe the cores
+    (measured 35 ms vs ~1 ms per 20k search under load). ``VISIONLAKE_SEARCH_THREADS`` overrides."""
     try:
-        import faiss
-
-        faiss.omp_set_num_threads(int(os.environ.get("VISIONLAKE_SEARCH_THREADS", "1")))
-    except (ImportError, ValueError):
-        pass
+        n = int(os.environ.get("VISIONLAKE_SEARCH_THREADS", "1"))
+    except ValueError:
+        n = 1
+    configure_search_threads(max(1, n))
 
 
 def _mount_ui(app: FastAPI) -> None:
