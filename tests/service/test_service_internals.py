@@ -215,3 +215,24 @@ def test_pool_threads_search_with_the_service_thread_count():
             assert asyncio.run(in_pool()) == n
     finally:
         configure_search_threads(1)
+
+
+def test_no_request_path_can_reach_routes_of_two_routers(tmp_path):
+    """The app matches the hot routers first (a cost choice): that is only safe while no path fits
+    routes of two routers, so the order can never change which route answers."""
+    app = create_app(tmp_path / "lake", job_workers=0)
+    routers = [r.original_router for r in app.router.routes if hasattr(r, "original_router")]
+    assert len(routers) >= 7
+
+    def overlap(a: str, b: str) -> bool:
+        sa, sb = a.strip("/").split("/"), b.strip("/").split("/")
+        assert not any(":path" in s for s in sa + sb)  # one segment per parameter
+        return len(sa) == len(sb) and all(x == y or x.startswith("{") or y.startswith("{")
+                                          for x, y in zip(sa, sb, strict=True))
+
+    assert overlap("/collections/{c}/people/{p}", "/collections/x/people/forget")  # the check itself works
+    for i, mine in enumerate(routers):
+        for j, other in enumerate(routers):
+            if i < j:
+                clash = [(r.path, o.path) for r in mine.routes for o in other.routes if overlap(r.path, o.path)]
+                assert not clash, clash

@@ -271,6 +271,11 @@ def configure_search_threads(n: int | None) -> None:
     _apply_search_threads()
 
 
+def search_threads() -> int:
+    """Threads one query may use in the service (FAISS, and the ONNX models that embed a query)."""
+    return _search_threads or 1
+
+
 def _apply_search_threads() -> None:
     n = _search_threads
     if n is None or getattr(_thread_local, "omp", None) == n:
@@ -300,4 +305,4 @@ async def run_blocking(fn: Callable[..., T], *args: Any, timeout: float, **kwarg
 
 
 __all__ = ["BodySizeLimit", "QueryRunner", "RateLimiter", "ServiceLimits", "check_image_pixels",
-           "check_table_bounds", "configure_search_threads", "run_blocking"]
+           "check_table_bounds", "configure_search_threads", "run_blocking", "search_threads"]
