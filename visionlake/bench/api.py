@@ -134,21 +134,25 @@ def build_lake(root: Path, n_faces: int, log: Any = print) -> dict[str, Any]:
 
 
 def _serve(lake_root: str, port: int, workers: int = 1) -> None:
-    """Child process: the service on 127.0.0.1 only (``workers`` uvicorn worker processes)."""
+    """Child process: the service on 127.0.0.1 only (``workers`` uvicorn worker processes), with the
+    protocol and limits of ``visionlake serve`` (:func:`visionlake.service.server.server_settings`);
+    the access log is off (a log line per request measures the terminal, not the service)."""
     import uvicorn
+
+    from visionlake.service.server import server_settings
 
     os.environ["VISIONLAKE_SERVICE_RATE"] = os.environ["VISIONLAKE_SERVICE_BURST"] = "1000000"
     if workers > 1:
         os.environ["VISIONLAKE_LAKE"] = lake_root
         os.environ["VISIONLAKE_SERVE_JOB_WORKERS"] = "0"
         uvicorn.run("visionlake.service.app:app_from_env", factory=True, host="127.0.0.1", port=port,
-                    workers=workers, log_level="warning", access_log=False)
+                    workers=workers, log_level="warning", access_log=False, **server_settings())
         return
     from visionlake.service.app import create_app
     from visionlake.service.limits import ServiceLimits
 
     app = create_app(lake_root, limits=ServiceLimits(rate_per_s=1e6, burst=1e6), job_workers=0)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **server_settings())
 
 
 # ------------------------------------------------------------------------------------- load generator
