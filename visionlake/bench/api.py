@@ -139,8 +139,10 @@ def _serve(lake_root: str, port: int, workers: int = 1) -> None:
     the access log is off (a log line per request measures the terminal, not the service)."""
     import uvicorn
 
+    from visionlake.service import heap
     from visionlake.service.server import server_settings
 
+    heap.enable()  # as `visionlake serve` does
     os.environ["VISIONLAKE_SERVICE_RATE"] = os.environ["VISIONLAKE_SERVICE_BURST"] = "1000000"
     if workers > 1:
         os.environ["VISIONLAKE_LAKE"] = lake_root

@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select, text
 
 from visionlake.areas import AREAS
-from visionlake.service import access_log
+from visionlake.service import access_log, heap
 from visionlake.service.deps import Caller, State
 from visionlake.service.docs_pages import install_docs
 from visionlake.service.errors import COMMON, install_error_handlers, responses
@@ -126,6 +126,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         access_log.install()  # again: uvicorn configures its loggers after create_app
         st.jobs.start()
+        heap.settle()  # modules, routes and schemas: alive for good, never worth a GC scan
         t = threading.Thread(target=_retention_loop, args=(st, stop, retention_interval_s), daemon=True,
                              name="visionlake-retention")
         t.start()
@@ -211,6 +212,7 @@ def app_from_env() -> FastAPI:
     ingest roots from ``VISIONLAKE_INGEST_ROOTS`` and job worker processes from
     ``VISIONLAKE_SERVE_JOB_WORKERS``. Each worker process builds its own app (and caches)."""
     jobs = os.environ.get("VISIONLAKE_SERVE_JOB_WORKERS")
+    heap.enable()  # a served worker process (see visionlake.service.heap)
     return create_app(None, job_workers=int(jobs) if jobs else None)
 
 

@@ -248,7 +248,12 @@ class QueryRunner:
             finally:
                 self._note(key, time.thread_time() - t0)
 
-        return await run_blocking(timed, timeout=timeout)
+        out = await run_blocking(timed, timeout=timeout)
+        if not warm:  # this run loaded what later queries keep using: out of the collector's way
+            from visionlake.service.heap import settle
+
+            settle()
+        return out
 
 
 #: OpenMP threads per FAISS search in the service's threads; None: left as the library sets it.

@@ -147,7 +147,10 @@ def run(app: Any, host: str = "127.0.0.1", port: int = 8000, log_level: str = "i
     """Serve until interrupted (``visionlake serve``)."""
     import uvicorn
 
+    from visionlake.service import heap
+
     check_port(host, port)
+    heap.enable()
     uvicorn.Server(uvicorn_config(app, host, port, log_level)).run()
 
 
