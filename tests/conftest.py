@@ -8,6 +8,8 @@ import pytest
 
 from visionlake.config import shared_data_dir
 
+pytest_plugins = ["pytester"]  # tests/reliability/test_checked_fixtures.py runs pytest on a tiny suite
+
 
 @pytest.fixture
 def lake(tmp_path: Path, request: pytest.FixtureRequest):
@@ -23,6 +25,7 @@ def lake(tmp_path: Path, request: pytest.FixtureRequest):
 def assert_lake_checks(root: Path, request: pytest.FixtureRequest | None = None) -> None:
     """Issue 12: every lake a test leaves behind passes ``visionlake check`` (catalog, indexes vs
     catalog, derived files, key). Tests that damage their lake on purpose mark ``damages_lake``."""
+    _LAKES.checked.add(Path(root).resolve())
     if request is not None and request.node.get_closest_marker("damages_lake") is not None:
         return
     if not (root / "lake.json").exists():
@@ -31,6 +34,123 @@ def assert_lake_checks(root: Path, request: pytest.FixtureRequest | None = None)
 
     rep = check_lake(root)
     assert rep["ok"], f"visionlake check fails on the lake this test left: {rep['problems']}"
+
+
+class _LakeTracker:
+    """Which lakes the tests of an area open in this process, so teardown can ``check`` each once.
+
+    Area tests (faces, service) build their own lake fixtures; instead of a check in each, autouse
+    fixtures per module and per test (:func:`check_module_lakes`, :func:`check_test_lakes`) collect
+    every lake opened while they are active (``Lake.__init__`` is wrapped for the session) and check
+    them when they end. A lake is recorded in the innermost active scope that does not know it yet,
+    so a module fixture's lake is checked once at the end of the module, not after each test. The
+    key: a lake with ``keys/lake.key`` is checked with that file (a test may open it with a wrong
+    ``VISIONLAKE_KEY`` on purpose); a lake without one with the ``VISIONLAKE_KEY`` of its first
+    opening (``monkeypatch`` is undone by then).
+    """
+
+    def __init__(self) -> None:
+        self.scopes: list[dict[Path, str | None]] = []
+        self.checked: set[Path] = set()  # by the shared ``lake`` fixture already
+        self.paused = False
+
+    def wrap(self, real):  # noqa: ANN001, ANN201 - Lake.__init__ in, the recording one out
+        import os
+
+        tracker = self
+
+        def init(lake_self, *args, **kwargs):  # noqa: ANN001, ANN202 - same signature as Lake.__init__
+            real(lake_self, *args, **kwargs)
+            if tracker.scopes and not tracker.paused:
+                root = Path(lake_self.root)
+                if not any(root in scope for scope in tracker.scopes):
+                    tracker.scopes[-1][root] = os.environ.get("VISIONLAKE_KEY")
+
+        return init
+
+    def check(self, roots: dict[Path, str | None], where: str) -> None:
+        import os
+
+        from visionlake.check import check_lake
+
+        found = []
+        old = os.environ.get("VISIONLAKE_KEY")
+        self.paused = True
+        try:
+            for root, key in roots.items():
+                if root in self.checked or not (root / "lake.json").exists():
+                    continue
+                if key is None or (root / "keys" / "lake.key").exists():
+                    os.environ.pop("VISIONLAKE_KEY", None)
+                else:
+                    os.environ["VISIONLAKE_KEY"] = key
+                rep = check_lake(root)
+                if not rep["ok"]:
+                    found.append(f"{root}: {rep['problems'][:5]}")
+        finally:
+            self.paused = False
+            if old is None:
+                os.environ.pop("VISIONLAKE_KEY", None)
+            else:
+                os.environ["VISIONLAKE_KEY"] = old
+        assert not found, f"visionlake check fails on lakes {where} left: " + "; ".join(found)
+
+
+_LAKES = _LakeTracker()
+#: Test folders whose own lake fixtures are checked at teardown by the autouse fixtures below
+#: (the shared ``lake`` fixture and the reliability suite check theirs themselves).
+CHECKED_AREAS = ("faces", "service")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def track_lakes():
+    """Wrap ``Lake.__init__`` for this session (restored at its end) so that opened lakes are recorded."""
+    from visionlake.lake import Lake
+
+    real = Lake.__init__
+    Lake.__init__ = _LAKES.wrap(real)  # type: ignore[method-assign]
+    yield _LAKES
+    Lake.__init__ = real  # type: ignore[method-assign]
+
+
+def _checked_area(request: pytest.FixtureRequest) -> bool:
+    try:
+        rel = Path(str(request.node.path)).resolve().relative_to(Path(__file__).parent.resolve())
+    except ValueError:
+        return False
+    return bool(rel.parts) and rel.parts[0] in CHECKED_AREAS
+
+
+def _track(request: pytest.FixtureRequest, scope: str):
+    """Collect the lakes opened while this scope is active; check them when it ends.
+
+    A finding fails the test (for a module-scoped lake: the module's last test, at teardown). Lakes
+    of a test marked ``damages_lake`` are not checked.
+    """
+    if not _checked_area(request):
+        yield
+        return
+    roots: dict[Path, str | None] = {}
+    _LAKES.scopes.append(roots)
+    try:
+        yield
+    finally:
+        _LAKES.scopes.remove(roots)
+    if scope == "function" and request.node.get_closest_marker("damages_lake") is not None:
+        return
+    _LAKES.check(roots, request.node.nodeid)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def check_module_lakes(request: pytest.FixtureRequest, track_lakes):
+    """Issue 12: lakes opened by module-scoped fixtures pass ``visionlake check`` when the module ends."""
+    yield from _track(request, "module")
+
+
+@pytest.fixture(autouse=True)
+def check_test_lakes(request: pytest.FixtureRequest, check_module_lakes):
+    """Issue 12: lakes a test (and its function-scoped fixtures) opened pass ``visionlake check``."""
+    yield from _track(request, "function")
 
 
 @pytest.fixture(scope="session")

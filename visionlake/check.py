@@ -12,7 +12,8 @@ What is checked, in order (each step only if the previous ones let it run):
 6. file modes: lake files should be private (0600 files, 0700 folders) -- a warning, not a failure.
 
 ``repair`` rebuilds indexes from the catalog (the single source of truth), regenerates thumbnails
-from the source files when they are still there with the same SHA-256, rewrites a damaged
+and face crops (box and landmarks are in the catalog; :mod:`visionlake.faces.crop_repair`) from the
+source files when they are still there with the same SHA-256, rewrites a damaged
 ``lake.json`` with defaults, tightens file modes, and lists what it could not fix (a damaged catalog,
 a missing key, derived files whose source is gone).
 """
@@ -292,9 +293,14 @@ def _check_derived_files(rep: Report, lake: Any, hash_files: bool) -> None:
             crops = s.scalars(select(Face.crop).where(Face.crop.is_not(None))).all()
     except Exception:  # noqa: BLE001 - no faces tables in an old catalog
         crops = []
+    bad = 0
     for rel in crops:
         if not _image_ok(lake.root / rel, hash_files):
-            rep.problem(lake.root / rel, "face crop missing or not a readable image", False, "crop")
+            bad += 1
+            if bad <= 20:
+                rep.problem(lake.root / rel, "face crop missing or not a readable image", True, "crop")
+    if bad > 20:
+        rep.problem(lake.root / "collections", f"{bad - 20} more face crops missing or unreadable", True, "crop")
     rep.checked["crops"] = len(crops)
 
 
@@ -353,6 +359,8 @@ def repair_lake(root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
             _repair_indexes(lake, before, done, could_not)
         if "thumbnail" in kinds:
             _repair_thumbnails(lake, done, could_not)
+        if "crop" in kinds:
+            _repair_crops(lake, done, could_not)
     finally:
         lake.close()
     _repair_modes(root_p, done)
@@ -426,6 +434,16 @@ def _repair_thumbnails(lake: Any, done: list[str], could_not: list[dict[str, Any
         fixed += 1
     if fixed:
         done.append(f"{fixed} thumbnails regenerated from their source files")
+
+
+def _repair_crops(lake: Any, done: list[str], could_not: list[dict[str, Any]]) -> None:
+    """Cut face crops again from their source photos (never those of an erased person)."""
+    from visionlake.faces.crop_repair import repair_crops
+
+    fixed, failed = repair_crops(lake, lambda p: _image_ok(p, True))
+    could_not.extend(failed)
+    if fixed:
+        done.append(f"{fixed} face crops regenerated from their source photos")
 
 
 def _repair_modes(root: Path, done: list[str]) -> None:

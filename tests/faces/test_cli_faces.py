@@ -55,6 +55,31 @@ def test_enroll_people_identify_forget_round_trip(cli, tmp_path):
     assert [e["action"] for e in json.loads(out)["entries"]][:2] == ["identify", "forget"]
 
 
+def test_a_kept_probe_is_listed_by_audit_until_its_person_is_forgotten(cli, tmp_path, monkeypatch, capsys):
+    """Issue 12: the kept probe was named in the chained note, which erasure can never redact."""
+    assert cli("enroll", "--person", "Ada", str(photo(tmp_path / "a1.png", [(RED, 40, 40, 100)])))[0] == 0
+    assert cli("enroll", "--person", "Bob", str(photo(tmp_path / "b1.png", [(BLUE, 40, 40, 100)])))[0] == 0
+    kept = {}
+    for who, colour in (("Ada", RED), ("Bob", BLUE)):
+        code, out, err = cli("identify", str(photo(tmp_path / f"p_{who}.png", [(colour, 10, 10, 80)])),
+                             "--keep-probe", "--json")
+        assert code == 0, err
+        kept[who] = json.loads(out)["probe_kept"]
+    code, out, _ = cli("audit", "--action", "identify")
+    assert code == 0 and f"probe:{kept['Ada']}" in out and f"probe:{kept['Bob']}" in out
+
+    assert cli("forget", "--person", "Ada")[0] == 0
+    code, out, _ = cli("audit", "--json")
+    log = json.dumps(json.loads(out)["entries"])
+    assert Path(kept["Ada"]).stem not in log and f"probe:{kept['Bob']}" in log
+    assert not (tmp_path / "lake" / kept["Ada"]).exists() and (tmp_path / "lake" / kept["Bob"]).exists()
+    from visionlake.cli import build_app
+
+    monkeypatch.setattr(sys, "argv", ["visionlake", "--lake", str(tmp_path / "lake"), "audit", "verify"])
+    assert run_cli(build_app()) == 0
+    assert "audit log ok" in capsys.readouterr().out
+
+
 def test_bad_inputs_get_one_line_and_the_right_exit_code(cli, tmp_path):
     face = photo(tmp_path / "a.png", [(RED, 40, 40, 100)])
     assert cli("enroll", "--person", "Ada", str(face))[0] == 0

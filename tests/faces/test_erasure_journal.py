@@ -206,10 +206,19 @@ def test_kept_probe_photos_that_matched_are_erased_and_the_audit_scrubbed(enroll
         with lake.session() as s:
             ids = [e.result_ids for e in s.query(AuditEntry).filter(AuditEntry.action == "identify")]
             chain = audit.verify_chain(s)
-        assert ["erased:1"] in ids and not any(str(r).startswith("person:1") for r in sum(ids, []))
+        # Alice's id and her probe's id were redacted together; Bob's kept probe is still findable
+        assert ["erased:2"] in ids and not any(str(r).startswith("person:1") for r in sum(ids, []))
+        assert ["person:2", f"probe:{bob_probe}"] in ids
         assert chain["ok"], chain  # the erasure redacted through the tamper-evident chain
+        with lake.session() as s:  # nothing in the log still points at the deleted probe photo
+            texts = [json.dumps([e.detail, e.result_ids]) for e in s.query(AuditEntry)]
+        alice_hash = Path(alice_probe).stem
+        assert not [t for t in texts if alice_hash in t]
+        assert any(Path(bob_probe).stem in t for t in texts)
     finally:
         lake.close()
+    catalog = (root / "catalog.sqlite").read_bytes()  # and no old page of the catalog file holds it
+    assert Path(alice_probe).stem.encode() not in catalog
 
 
 def test_every_crash_point_named_here_exists_in_the_erasure_code():

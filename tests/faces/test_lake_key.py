@@ -178,6 +178,7 @@ def test_rotation_killed_midway_is_completed_by_the_rerun(enrolled, crash_at, re
     with pytest.raises(KeyProblem, match="wrong key"):
         _ = lake.cipher
     lake.close()
+    (root / "keys" / "lake.key").write_bytes(new)  # the lake left behind must pass `check` with its key
 
 
 def test_rotation_in_process_reports_what_it_did(enrolled):

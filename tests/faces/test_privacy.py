@@ -151,4 +151,8 @@ def test_audit_log_records_each_identify_and_keeps_no_probe(env):
 
     kept = gallery.identify(lake, "people", probes[0], keep_probe=True, pipeline=pipe)
     assert (lake.root / kept["probe_kept"]).exists()
-    assert "probe kept at" in gallery.audit_log(lake, action="identify")[0]["detail"]
+    entry = gallery.audit_log(lake, action="identify")[0]
+    # the kept probe is a typed result id (found through the audit log, redacted by erasure), and the
+    # chained note, which can never be redacted, names no file and no photo hash
+    assert f"probe:{kept['probe_kept']}" in entry["result_ids"]
+    assert "probe kept" in entry["detail"] and Path(kept["probe_kept"]).stem not in entry["detail"]

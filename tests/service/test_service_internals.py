@@ -89,18 +89,41 @@ def test_forget_leaves_no_queued_trace_of_the_person(gallery):
 
 def test_entries_written_after_an_erasure_elsewhere_are_scrubbed(gallery):
     """Another process forgets a person while this one still has an entry naming them queued."""
-    from visionlake.faces.models import Person
+    from visionlake.faces.erasure import forget
 
     client, lake, key, centres = gallery
     st = client.app.state.service
     st.audit.every_s = 3600
     _identify(client, key, centres[4])
     assert st.audit.pending == 1
-    with lake.session() as s:  # the person row disappears under the buffer
-        s.query(Person).filter(Person.id == 5).delete()
+    elsewhere = Lake(lake.root, create=False)  # the person disappears under the buffer (a whole erasure:
+    try:  # a bare DELETE of the person row left faces the index still labelled, which `check` finds)
+        assert forget(elsewhere, "g", person_id=5, scan_files=False)["ok"]
+    finally:
+        elsewhere.close()
     st.audit.flush()
     entry = client.get("/audit?action=identify", headers=auth(key)).json()[0]
     assert entry["result_ids"] == ["erased:1"]
+
+
+def test_a_probe_kept_by_a_queued_entry_of_a_person_erased_elsewhere_is_deleted(gallery):
+    """The erasure elsewhere could not see the queued entry, so it could not delete the probe it kept."""
+    from visionlake.faces.erasure import forget
+
+    client, lake, key, _centres = gallery
+    st = client.app.state.service
+    st.audit.every_s = 3600
+    rel = "collections/g/probes/ab/" + "ab" * 32 + ".png"
+    lake.write_file(rel, b"probe photo bytes")
+    st.audit.record("identify", "g", ["person:6", f"probe:{rel}"], "1 face(s), 1 identified, probe kept", None)
+    elsewhere = Lake(lake.root, create=False)
+    try:
+        assert forget(elsewhere, "g", person_id=6, scan_files=False)["ok"]
+    finally:
+        elsewhere.close()
+    st.audit.flush()
+    entry = client.get("/audit?action=identify", headers=auth(key)).json()[0]
+    assert entry["result_ids"] == ["erased:2"] and not (lake.root / rel).exists()
 
 
 def test_an_index_written_by_another_process_is_reloaded(gallery, tmp_path):

@@ -2,7 +2,8 @@
 
 Regulators (GDPR art. 30, BIPA, the EU AI Act for remote biometric identification) expect a record
 of each use of a face template. The log holds no pixels and no templates, only typed ids
-(``"person:3"``, ``"face:17"``) so that :func:`scrub` can erase a forgotten person from it too.
+(``"person:3"``, ``"face:17"``, ``"probe:<path>"`` for a probe photo kept with ``keep_probe``) so that
+:func:`scrub` can erase a forgotten person, and the probe photos that matched them, from it too.
 
 **Tamper evidence.** Every row carries ``mac = HMAC-SHA256(K, mac_of_previous_row || canonical(row))``
 where ``canonical`` covers the id, time, actor, action, collection, detail and ``ids_digest``, and
@@ -43,8 +44,12 @@ from sqlalchemy.orm import Session
 from visionlake.faces.models import AuditEntry, AuditHead
 
 ACTIONS = ("identify", "verify", "enroll", "forget", "redact")
-#: How an identify entry names a probe photo kept with ``keep_probe`` (a lake-relative path).
-PROBE_NOTE = re.compile(r"probe kept at (\S+)")
+#: Typed id of a probe photo kept with ``keep_probe``: ``probe:<lake-relative path>`` in ``result_ids``.
+#: An id, not free text in ``detail``: the chain covers ``detail`` itself, so a path written there
+#: could never be redacted, while result ids are redacted by :func:`scrub` with the chain intact.
+PROBE_PREFIX = "probe:"
+#: How identify entries written before the typed id named a kept probe (read only, to delete the file).
+LEGACY_PROBE_NOTE = re.compile(r"probe kept at (\S+)")
 
 
 def current_actor(actor: str | None = None) -> str:
@@ -164,10 +169,24 @@ def entries_referring(session: Session, refs: set[str]) -> list[AuditEntry]:
     return [e for e in session.scalars(select(AuditEntry)) if refs & {str(r) for r in (e.result_ids or [])}]
 
 
-def kept_probe(entry: AuditEntry) -> str | None:
-    """The lake-relative path of the probe photo an identify entry kept, if any (erasure deletes it)."""
-    m = PROBE_NOTE.search(entry.detail or "") if entry.action == "identify" else None
-    return m.group(1).rstrip(",") if m else None
+def probe_ref(rel: str) -> str:
+    """The typed result id of a kept probe photo (``rel``: its path relative to the lake root)."""
+    return PROBE_PREFIX + rel
+
+
+def kept_probes(entry: AuditEntry) -> list[str]:
+    """Lake-relative paths of the probe photos an identify entry kept (erasure deletes them).
+
+    Reads the typed ``probe:`` ids; entries written before those existed named the probe in their
+    note, which is still read so that erasing from an older lake deletes the file too.
+    """
+    if entry.action != "identify":
+        return []
+    out = [str(r)[len(PROBE_PREFIX):] for r in (entry.result_ids or []) if str(r).startswith(PROBE_PREFIX)]
+    m = LEGACY_PROBE_NOTE.search(entry.detail or "")
+    if m:
+        out.append(m.group(1).rstrip(","))
+    return out
 
 
 def scrub(session: Session, refs: set[str]) -> int:

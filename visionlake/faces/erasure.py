@@ -155,8 +155,9 @@ def _journal_and_delete(lake: Lake, col: Collection, pid: int, tag: str, actor: 
             files.update(c for c in s.scalars(select(Face.crop).where(Face.image_id == img.id)) if c)
         refs = {f"person:{pid}"} | {f"face:{i}" for i in face_ids}
         referring = audit.entries_referring(s, refs)
-        probes = sorted({p for p in (audit.kept_probe(e) for e in referring) if p})
+        probes = sorted({p for e in referring for p in audit.kept_probes(e)})
         files.update(probes)
+        refs |= {audit.probe_ref(p) for p in probes}  # every entry naming a deleted probe is redacted
         dim = len(vectors[0]) if vectors else collection_dim(lake, col.id)
 
         journal = ErasureJournal(
@@ -364,7 +365,7 @@ def verify_erasure(
     def check(what: str, found: list[Any]) -> None:
         checks.append({"check": what, "ok": not found, "found": found[:10]})
 
-    refs = {f"person:{person_id}"} | {f"face:{i}" for i in face_ids}
+    refs = {f"person:{person_id}"} | {f"face:{i}" for i in face_ids} | {audit.probe_ref(p) for p in probes}
     with lake.session() as s:
         if name is not None:
             check("people table has no person with this name in the collection",
@@ -373,7 +374,8 @@ def verify_erasure(
               s.scalars(select(Face.id).where(Face.id.in_(face_ids))).all() if face_ids else [])
         check("no face row points at the person id",
               s.scalars(select(Face.id).where(Face.person_id == person_id)).all())
-        check("audit log holds none of the person's ids", [e.id for e in audit.entries_referring(s, refs)])
+        check("audit log holds none of the person's ids nor their kept probe photos",
+              [e.id for e in audit.entries_referring(s, refs)])
         if name is not None:
             check("no text column of any catalog table contains the name", _tables_containing(s, name))
     if dim is not None:

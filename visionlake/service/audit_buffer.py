@@ -13,7 +13,8 @@ Guarantees, so that the log stays the controller's record:
 * an entry keeps the time of the call, not of the flush;
 * an entry never re-introduces an erased person: at write time, ``person:N`` ids whose person no
   longer exists (forgotten meanwhile, possibly by another process) are replaced by ``erased:N``,
-  exactly as :func:`visionlake.faces.audit.scrub` does for rows already written.
+  exactly as :func:`visionlake.faces.audit.scrub` does for rows already written; a probe photo the
+  call kept (``probe:`` id) is then deleted and its id redacted too, as erasure does.
 """
 
 from __future__ import annotations
@@ -127,10 +128,23 @@ class AuditBuffer:
                 kept = [r for r in e.result_ids if not r.startswith("person:")
                         or (r.split(":", 1)[1].isdigit() and int(r.split(":", 1)[1]) in alive)]
                 if len(kept) != len(e.result_ids):
+                    # a probe photo kept by a call that returned an erased person goes with them
+                    probes = [r for r in kept if r.startswith(audit.PROBE_PREFIX)]
+                    for ref in probes:
+                        self._delete_probe(ref[len(audit.PROBE_PREFIX):])
+                    kept = [r for r in kept if r not in probes]
                     kept.append(f"erased:{len(e.result_ids) - len(kept)}")
                 rows.append({"at": e.at, "actor": audit.current_actor(e.actor), "action": e.action,
                              "collection": e.collection, "result_ids": kept, "detail": e.detail})
             audit.append(s, rows)  # chained like every other entry (see visionlake.faces.audit)
+
+    def _delete_probe(self, rel: str) -> None:
+        from visionlake.lakefiles import lake_file_path
+
+        try:
+            lake_file_path(self.lake.root, rel).unlink(missing_ok=True)
+        except (OSError, ValueError) as exc:  # the entry is still written without the probe id
+            log.warning("could not delete the kept probe of an erased person: %s", exc)
 
     # ------------------------------------------------------------------ background thread
     def _ensure_thread(self) -> None:
