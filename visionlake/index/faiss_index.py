@@ -56,6 +56,9 @@ FLAT_MAX = 50_000
 IVF_FLAT_MAX = 3_000_000
 #: A filtered query whose selection is at most this large is answered by an exact scan.
 EXACT_FILTER_MAX = 20_000
+#: Metadata filters remembered per index (see ``FaissIndex._filter``), and the largest id set kept.
+FILTER_CACHE_SIZE = 32
+FILTER_CACHE_MAX_IDS = 1_000_000
 #: Recall@1 the automatic policy aims for (identification: the right person first).
 DEFAULT_RECALL_TARGET = 0.99
 #: Candidates re-ranked per requested hit in ``ivfpq`` (k=1 re-ranks 32 candidates at least).
@@ -187,6 +190,7 @@ class FaissIndex(VectorIndex):
         self._rerank: faiss.Index | None = None  # RERANK_KINDS: fp16 vectors, read by id, never scanned
         self._meta: dict[int, dict[str, Any]] = {}
         self._inverted: dict[str, dict[str, set[int]]] = {}
+        self._filters: dict[tuple[Any, ...], list[Any]] = {}
         self._index = self._new_flat()
         if self.path is not None and (self.path / "index.json").exists():
             self._load()
@@ -284,13 +288,15 @@ class FaissIndex(VectorIndex):
         k_eff = min(k, n)
         params = None
         if where:
-            allowed = self._allowed(where)
-            if not allowed:
+            entry = self._filter(where)
+            allowed_ids = entry[0]
+            if len(allowed_ids) == 0:
                 return [[] for _ in range(len(q))]
-            allowed_ids = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
             if self.kind != "flat" and len(allowed_ids) <= EXACT_FILTER_MAX:
                 return self._exact_subset(q, allowed_ids, min(k, len(allowed_ids)))
-            sel = faiss.IDSelectorBatch(allowed_ids)
+            if entry[1] is None:
+                entry[1] = faiss.IDSelectorBatch(allowed_ids)
+            sel = entry[1]
             k_eff = min(k_eff, len(allowed_ids))
             if self.kind == "flat":
                 params = faiss.SearchParameters(sel=sel)
@@ -607,6 +613,7 @@ class FaissIndex(VectorIndex):
             _ivf(self._rerank).set_direct_map_type(faiss.DirectMap.Hashtable)
         self._meta = {}
         self._inverted = {}
+        self._filters = {}
         for k, v in header.get("metadata", {}).items():
             self._set_meta(int(k), v)
 
@@ -645,6 +652,8 @@ class FaissIndex(VectorIndex):
 
     def _set_meta(self, id_: int, meta: dict[str, Any]) -> None:
         self._drop_meta(id_)
+        if self._filters:
+            self._filters.clear()  # remembered filters are only valid for the metadata they saw
         self._meta[id_] = meta
         for key, value in meta.items():
             self._inverted.setdefault(key, {}).setdefault(str(value), set()).add(id_)
@@ -653,10 +662,30 @@ class FaissIndex(VectorIndex):
         old = self._meta.pop(id_, None)
         if not old:
             return
+        if self._filters:
+            self._filters.clear()
         for key, value in old.items():
             bucket = self._inverted.get(key, {}).get(str(value))
             if bucket is not None:
                 bucket.discard(id_)
+
+    def _filter(self, where: Where) -> list[Any]:
+        """``[ids matching where, their FAISS selector or None until first needed]``, remembered per
+        filter until the metadata next changes: a service answers the same few filters (a season, a
+        category) over and over, and building the id array and the selector's hash set cost ~0.4 ms
+        of a ~0.8 ms search of 20,000 looks."""
+        key = tuple(sorted((str(k), tuple(sorted({str(v) for v in (w if isinstance(w, list | tuple | set | frozenset)
+                                                                     else [w])})))
+                           for k, w in where.items()))
+        entry = self._filters.get(key)
+        if entry is None:
+            allowed = self._allowed(where)
+            entry = [np.fromiter(allowed, dtype=np.int64, count=len(allowed)), None]
+            if len(allowed) <= FILTER_CACHE_MAX_IDS:
+                if len(self._filters) >= FILTER_CACHE_SIZE:
+                    self._filters.clear()
+                self._filters[key] = entry
+        return entry
 
     def _allowed(self, where: Where) -> set[int]:
         result: set[int] | None = None
