@@ -122,7 +122,7 @@ def sweep_nprobe(index: Any, p_vecs: np.ndarray, p_labels: np.ndarray, g_labels:
             codes_top = None
             if index._rerank is not None:
                 _, cand = index._index.search(q, index.rerank_pool(1), params=params)
-                codes_top = cand[:, 0].astype(np.int64)
+                codes_top = index.candidate_ids(cand[:, 0])
                 hits = index.rerank_candidates(q, cand, 1)
             else:
                 hits = index.search(q, k=1)

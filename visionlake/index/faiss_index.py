@@ -49,6 +49,8 @@ import numpy as np
 
 from visionlake.crypto import LakeCipher
 from visionlake.index.base import Hit, Metric, VectorIndex, Where, as_ids
+from visionlake.index.fp16_rows import FILE as FP16_FILE
+from visionlake.index.fp16_rows import Fp16Rows
 
 #: Below this many vectors the exact index is both fast enough and the most accurate.
 FLAT_MAX = 50_000
@@ -187,7 +189,9 @@ class FaissIndex(VectorIndex):
         self.nprobe = nprobe or 0
         self.pq_m = 0
         self.rerank = 0
-        self._rerank: faiss.Index | None = None  # RERANK_KINDS: fp16 vectors, read by id, never scanned
+        # RERANK_KINDS: fp16 vectors, never scanned; pqfs: rows of a matrix (its codes are labelled by
+        # row), ivfpq/ivfsq8r: an IVF store read by id
+        self._rerank: faiss.Index | Fp16Rows | None = None
         self._meta: dict[int, dict[str, Any]] = {}
         self._inverted: dict[str, dict[str, set[int]]] = {}
         self._filters: dict[tuple[Any, ...], list[Any]] = {}
@@ -257,14 +261,15 @@ class FaissIndex(VectorIndex):
         if self._rerank is None:
             self._index.add_with_ids(vecs, ids_arr)
             return
+        if isinstance(self._rerank, Fp16Rows):  # pqfs: the codes carry the row, the store the id
+            rows = self._rerank.append(ids_arr, vecs)
+            self._index.add_with_ids(vecs, rows)
+            return
         ivf = _ivf(self._index)
         _, assign = ivf.quantizer.search(vecs, 1)
         assign = np.ascontiguousarray(assign.reshape(-1).astype(np.int64))
         n = len(vecs)
-        if self.kind == "pqfs":  # fast-scan lists pack codes in blocks: FAISS's own add does it
-            self._index.add_with_ids(vecs, ids_arr)
-        else:
-            ivf.add_core(n, faiss.swig_ptr(vecs), faiss.swig_ptr(ids_arr), faiss.swig_ptr(assign))
+        ivf.add_core(n, faiss.swig_ptr(vecs), faiss.swig_ptr(ids_arr), faiss.swig_ptr(assign))
         self._rerank.add_core(n, faiss.swig_ptr(vecs), faiss.swig_ptr(ids_arr), faiss.swig_ptr(assign))
 
     def remove(self, ids: Sequence[int] | np.ndarray) -> int:
@@ -305,11 +310,10 @@ class FaissIndex(VectorIndex):
                 params = faiss.SearchParametersIVF(sel=sel, nprobe=min(self.nlist, self.nprobe * widen))
         elif self.kind != "flat":
             params = faiss.SearchParametersIVF(nprobe=self.nprobe)
-        if where and self.kind == "pqfs" and self._rerank is not None:
-            # a broad filter on fast-scan codes: the fp16 store (same single list) is scanned with the
-            # selector instead, exact scores, every face visited
-            dist, lab = self._rerank.search(q, k_eff, params=params)
-            return [self._hits(d, row) for d, row in zip(dist, lab, strict=True)]
+        if where and isinstance(self._rerank, Fp16Rows):
+            # a broad filter on fast-scan codes: the selected faces' fp16 vectors are scored
+            # instead, exact scores, every selected face visited
+            return self._fp16_subset(q, entry[0], k_eff)
         if self._rerank is not None:
             return self._search_rerank(q, k_eff, params)
         if params is not None:
@@ -327,16 +331,33 @@ class FaissIndex(VectorIndex):
         """Candidates the code scan proposes for ``k`` hits (re-rank kinds)."""
         return int(min(self._index.ntotal, max(RERANK_MIN, k * (self.rerank or RERANK_FACTOR))))
 
+    def candidate_ids(self, cand: np.ndarray) -> np.ndarray:
+        """Catalog ids of the code scan's labels (``pqfs`` labels its codes by store row); -1 stays."""
+        if not isinstance(self._rerank, Fp16Rows):
+            return np.asarray(cand, dtype=np.int64)
+        cand = np.asarray(cand, dtype=np.int64)
+        return np.where(cand >= 0, self._rerank.ids_of(np.maximum(cand, 0)), -1)
+
     def rerank_candidates(self, q: np.ndarray, cand: np.ndarray, k: int) -> list[list[Hit]]:
-        """Re-order candidate ids (rows of ``cand``, -1 = none) by their fp16 vectors' exact scores."""
+        """Re-order the code scan's candidates (rows of ``cand``, -1 = none) by their fp16 vectors'
+        exact scores. ``cand`` holds the scan's labels: catalog ids, or store rows for ``pqfs``."""
         assert self._rerank is not None
+        rows_store = self._rerank if isinstance(self._rerank, Fp16Rows) else None
+        if rows_store is not None and faiss.omp_get_max_threads() > 1:
+            # the fp16 decode is an OpenMP loop; 512 rows are too few to share (see _one_thread)
+            with _one_thread():
+                return self.rerank_candidates(q, cand, k)
         out = []
         for row, qv in zip(cand, q, strict=True):
             c = row[row >= 0]
             if len(c) == 0:
                 out.append([])
                 continue
-            vecs = self._rerank.reconstruct_batch(np.ascontiguousarray(c))
+            if rows_store is not None:
+                vecs = rows_store.decode(c)
+                c = rows_store.ids_of(c)
+            else:
+                vecs = self._rerank.reconstruct_batch(np.ascontiguousarray(c))
             if self.metric == "cosine":
                 s = vecs @ qv
                 order = np.argsort(-s, kind="stable")[:k]
@@ -351,6 +372,8 @@ class FaissIndex(VectorIndex):
         return int(self._index.ntotal)
 
     def ids(self) -> np.ndarray:
+        if isinstance(self._rerank, Fp16Rows):
+            return self._rerank.ids()
         if self.kind == "flat":
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
         ivf = _ivf(self._index)
@@ -371,6 +394,11 @@ class FaissIndex(VectorIndex):
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.kind == "flat":
             return np.vstack([self._index.reconstruct(int(i)) for i in ids_arr]).astype(np.float32)
+        if isinstance(self._rerank, Fp16Rows):
+            rows = self._rerank.rows_of(ids_arr)
+            if (rows < 0).any():
+                raise KeyError(f"id {int(ids_arr[rows < 0][0])} is not in the index")
+            return self._rerank.decode(rows)
         store = self._rerank if self._rerank is not None else self._index
         return store.reconstruct_batch(ids_arr).astype(np.float32)
 
@@ -457,8 +485,11 @@ class FaissIndex(VectorIndex):
                 index.train(sample)
             if kind != "pqfs":
                 _ivf(index).set_direct_map_type(faiss.DirectMap.Hashtable)
-            if kind in RERANK_KINDS:
+            if kind == "pqfs":
+                self._rerank = Fp16Rows(self.dim)
+            elif kind in RERANK_KINDS:
                 self._rerank = self._new_rerank_store(index)
+            if kind in RERANK_KINDS:
                 self.rerank = PQFS_RERANK if kind == "pqfs" else RERANK_FACTOR
             self._index = index
             self.nprobe = 1 if kind == "pqfs" else (self.nprobe or default_nprobe(self.nlist, kind))
@@ -483,11 +514,11 @@ class FaissIndex(VectorIndex):
         encrypted = self.cipher is not None
         with folder_lock(self.path):
             digests = {"index.faiss": self._write_index(self._index, self.path / "index.faiss", b"faiss-index")}
-            if self._rerank is not None:
+            if isinstance(self._rerank, Fp16Rows):
+                digests[FP16_FILE] = self._write_rows(self._rerank, self.path / FP16_FILE)
+            elif self._rerank is not None:
                 digests["rerank.faiss"] = self._write_index(self._rerank, self.path / "rerank.faiss",
                                                             b"faiss-rerank")
-            else:
-                (self.path / "rerank.faiss").unlink(missing_ok=True)
             crash_point("index.save.data_written")
             header = {
                 "engine": "faiss",
@@ -508,6 +539,9 @@ class FaissIndex(VectorIndex):
             data = json.dumps(header).encode()
             digests["index.json"] = _atomic_write(self.path / "index.json", data)
             write_manifest(self.path, digests)
+            for stale in ("rerank.faiss", FP16_FILE):  # a previous kind's store, no longer listed
+                if stale not in digests:
+                    (self.path / stale).unlink(missing_ok=True)
         crash_point("index.save.committed")
 
     def bytes_in_ram(self) -> int:
@@ -517,14 +551,16 @@ class FaissIndex(VectorIndex):
             return n * (4 * self.dim + 8 + 40)  # floats + id_map + rev_map (unordered_map node)
         ivf = _ivf(self._index)
         per = ivf.code_size + 8 + 40  # code + id in the inverted list + direct-map entry
-        if self._rerank is not None:
+        if isinstance(self._rerank, Fp16Rows):  # no direct map; the store: fp16 row + its id
+            per = ivf.code_size + 8 + self._rerank.code_size + 8
+        elif self._rerank is not None:
             per += _ivf(self._rerank).code_size + 8 + 40
         return n * per + self.nlist * self.dim * 4
 
     def describe(self) -> dict[str, Any]:
         size = 0
         if self.path is not None:
-            for name in ("index.faiss", "rerank.faiss"):
+            for name in ("index.faiss", "rerank.faiss", FP16_FILE):
                 if (self.path / name).exists():
                     size += (self.path / name).stat().st_size
         out = {
@@ -608,9 +644,16 @@ class FaissIndex(VectorIndex):
         self._rerank = None
         if self.kind not in ("flat", "pqfs"):
             _ivf(self._index).set_direct_map_type(faiss.DirectMap.Hashtable)
-        if self.kind in RERANK_KINDS:
+        if self.kind == "pqfs" and (self.path / FP16_FILE).exists():
+            self._rerank = self._read_rows(self.path / FP16_FILE, encrypted)
+            if self._rerank.ntotal != self._index.ntotal:
+                raise LakeDamaged(self.path / FP16_FILE, f"{self._rerank.ntotal} rows for "
+                                                         f"{self._index.ntotal} codes")
+        elif self.kind in RERANK_KINDS:
             self._rerank = self._read_index(self.path / "rerank.faiss", encrypted, b"faiss-rerank")
             _ivf(self._rerank).set_direct_map_type(faiss.DirectMap.Hashtable)
+            if self.kind == "pqfs":  # saved before the row store: move the fp16 vectors into rows
+                self._rerank = self._rows_from_ivf_store(self._rerank)
         self._meta = {}
         self._inverted = {}
         self._filters = {}
@@ -622,13 +665,103 @@ class FaissIndex(VectorIndex):
             return 0
         if self.kind == "flat":
             return int(self._index.remove_ids(faiss.IDSelectorBatch(ids_arr)))
-        if self.kind == "pqfs":  # no direct map: every list's ids are checked against a hash set
-            removed = int(self._index.remove_ids(faiss.IDSelectorBatch(ids_arr)))
-        else:  # the hash-table direct map only accepts an array selector (O(1) per id)
-            removed = int(self._index.remove_ids(faiss.IDSelectorArray(len(ids_arr), faiss.swig_ptr(ids_arr))))
+        if isinstance(self._rerank, Fp16Rows):
+            return self._remove_rows(ids_arr)
+        # the hash-table direct map only accepts an array selector (O(1) per id)
+        removed = int(self._index.remove_ids(faiss.IDSelectorArray(len(ids_arr), faiss.swig_ptr(ids_arr))))
         if self._rerank is not None:  # erasure: the fp16 copy goes too
             self._rerank.remove_ids(faiss.IDSelectorArray(len(ids_arr), faiss.swig_ptr(ids_arr)))
         return removed
+
+    def _remove_rows(self, ids_arr: np.ndarray) -> int:
+        """``pqfs`` removal: drop the faces' codes (labelled by row) and their fp16 rows, then relabel
+        the codes of the faces that moved into the freed rows (swap-with-last)."""
+        store = self._rerank
+        assert isinstance(store, Fp16Rows)
+        rows = store.rows_of(np.unique(ids_arr))
+        rows = rows[rows >= 0]
+        if len(rows) == 0:
+            return 0
+        old_n = store.ntotal
+        # no direct map on fast-scan lists: every code's label is checked against a hash set
+        removed = int(self._index.remove_ids(faiss.IDSelectorBatch(rows)))
+        movers, holes = store.remove_rows(rows)
+        if len(movers):
+            invlists = _ivf(self._index).invlists
+            labels = faiss.rev_swig_ptr(invlists.get_ids(0), invlists.list_size(0))
+            relabel = np.arange(old_n, dtype=np.int64)
+            relabel[movers] = holes
+            labels[:] = relabel[labels]
+        return removed
+
+    def _fp16_subset(self, q: np.ndarray, allowed_ids: np.ndarray, k: int) -> list[list[Hit]]:
+        """Exact top-``k`` over the selected faces' fp16 vectors (``pqfs`` with a broad filter), in
+        blocks so that a selection of a million faces never becomes one float32 matrix."""
+        store = self._rerank
+        assert isinstance(store, Fp16Rows)
+        rows = store.rows_of(allowed_ids)
+        rows = np.sort(rows[rows >= 0])
+        best_s = np.zeros((len(q), 0), dtype=np.float32)
+        best_r = np.zeros((len(q), 0), dtype=np.int64)
+        cosine = self.metric == "cosine"
+        for start in range(0, len(rows), 65_536):
+            part = rows[start : start + 65_536]
+            vecs = store.decode(part)
+            s = q @ vecs.T if cosine else -((q * q).sum(1)[:, None] - 2 * q @ vecs.T + (vecs * vecs).sum(1)[None, :])
+            best_s = np.concatenate([best_s, s.astype(np.float32)], axis=1)
+            best_r = np.concatenate([best_r, np.broadcast_to(part, s.shape)], axis=1)
+            if best_s.shape[1] > k:
+                keep = np.argpartition(-best_s, k - 1, axis=1)[:, :k]
+                best_s = np.take_along_axis(best_s, keep, axis=1)
+                best_r = np.take_along_axis(best_r, keep, axis=1)
+        out = []
+        for srow, rrow in zip(best_s, best_r, strict=True):
+            order = np.argsort(-srow, kind="stable")[:k]
+            ids = store.ids_of(rrow[order])
+            out.append([Hit(int(i), float(v) if cosine else float(math.sqrt(max(-v, 0.0))))
+                        for i, v in zip(ids.tolist(), srow[order].tolist(), strict=True)])
+        return out
+
+    def _rows_from_ivf_store(self, ivf_store: faiss.Index) -> Fp16Rows:
+        """Convert a ``pqfs`` index saved with an IVF fp16 store (codes labelled by catalog id) to the
+        row store: the same fp16 values (re-encoded exactly), codes relabelled by row."""
+        invlists = _ivf(self._index).invlists
+        labels = faiss.rev_swig_ptr(invlists.get_ids(0), invlists.list_size(0))
+        ids = labels.astype(np.int64).copy()
+        store = Fp16Rows(self.dim)
+        for start in range(0, len(ids), 200_000):
+            part = ids[start : start + 200_000]
+            store.append(part, ivf_store.reconstruct_batch(part).astype(np.float32))
+        labels[:] = np.arange(len(ids), dtype=np.int64)
+        return store
+
+    def _write_rows(self, store: Fp16Rows, dest: Path) -> tuple[str, int]:
+        """The row store, written like the FAISS files (temp file + fsync + rename, or sealed)."""
+        if self.cipher is None:
+            tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                store.write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            digest = _file_digest(tmp)
+            os.replace(tmp, dest)
+            return digest
+        return _atomic_write(dest, self.cipher.encrypt(memoryview(store.to_bytes()), associated=b"fp16-rows"))
+
+    def _read_rows(self, src: Path, encrypted: bool) -> Fp16Rows:
+        from visionlake.errors import LakeDamaged
+
+        try:
+            if not encrypted:
+                with open(src, "rb") as fh:
+                    return Fp16Rows.read(fh, self.dim)
+            if self.cipher is None:
+                raise ValueError(f"index {self.path} is encrypted and no key was given")
+            return Fp16Rows.from_bytes(self.cipher.decrypt(src.read_bytes(), associated=b"fp16-rows"), self.dim)
+        except (ValueError, EOFError, OSError) as exc:
+            if "no key was given" in str(exc):
+                raise
+            raise LakeDamaged(src, f"not a valid re-rank store ({str(exc).splitlines()[0][:120]})") from None
 
     def _hits(self, dist: np.ndarray, labels: np.ndarray) -> list[Hit]:
         out = []
