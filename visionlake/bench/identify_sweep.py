@@ -21,7 +21,6 @@ import math
 import time
 from typing import Any
 
-import faiss
 import numpy as np
 
 
@@ -96,15 +95,19 @@ def sweep_nprobe(index: Any, p_vecs: np.ndarray, p_labels: np.ndarray, g_labels:
     val = validation_mask(p_labels)
     test = ~val
     q = index._prep(p_vecs)
-    ivf = _ivf(index._index)
-    cap = ivf.nlist if param == "nprobe" else index.count()
+    one_list = index.kind == "pqfs"  # a plain fast-scan: every face in the one "list"
+    ivf = None if one_list else _ivf(index._index)
+    nlist = 1 if ivf is None else int(ivf.nlist)
+    cap = nlist if param == "nprobe" else index.count()
     values = sorted({int(min(cap, max(1, n))) for n in nprobes})
     # which list holds each probe's exact top-1, and where that list ranks among the probe's lists
-    _, top_list = ivf.quantizer.search(np.ascontiguousarray(exact_vecs, dtype=np.float32), 1)
-    _, ranked = ivf.quantizer.search(q, min(ivf.nlist, max(values) if param == "nprobe" else index.nprobe))
-    list_rank = np.full(len(q), np.iinfo(np.int64).max)
-    pos_r, pos_c = np.nonzero(ranked == top_list)
-    list_rank[pos_r] = pos_c
+    list_rank = np.zeros(len(q), dtype=np.int64)
+    if ivf is not None:
+        _, top_list = ivf.quantizer.search(np.ascontiguousarray(exact_vecs, dtype=np.float32), 1)
+        _, ranked = ivf.quantizer.search(q, min(nlist, max(values) if param == "nprobe" else index.nprobe))
+        list_rank = np.full(len(q), np.iinfo(np.int64).max)
+        pos_r, pos_c = np.nonzero(ranked == top_list)
+        list_rank[pos_r] = pos_c
     rng = np.random.default_rng(3)
     val_rows = np.flatnonzero(val)
     lat_rows = rng.choice(val_rows, size=min(queries, len(val_rows)), replace=False)
@@ -118,10 +121,9 @@ def sweep_nprobe(index: Any, p_vecs: np.ndarray, p_labels: np.ndarray, g_labels:
                 index.rerank = value
             npb = index.nprobe
             t0 = time.perf_counter()
-            params = faiss.SearchParametersIVF(nprobe=npb)
             codes_top = None
             if index._rerank is not None:
-                _, cand = index._index.search(q, index.rerank_pool(1), params=params)
+                cand = index.scan_candidates(q, index.rerank_pool(1), nprobe=npb)
                 codes_top = index.candidate_ids(cand[:, 0])
                 hits = index.rerank_candidates(q, cand, 1)
             else:
@@ -129,7 +131,7 @@ def sweep_nprobe(index: Any, p_vecs: np.ndarray, p_labels: np.ndarray, g_labels:
             batch_s = time.perf_counter() - t0
             top = np.array([h[0].id if h else -1 for h in hits], dtype=np.int64)
             p50, p95 = _latency(index, q[lat_rows])
-            row: dict[str, Any] = {"value": value, "nprobe": npb, "share_of_lists": round(npb / ivf.nlist, 4),
+            row: dict[str, Any] = {"value": value, "nprobe": npb, "share_of_lists": round(npb / nlist, 4),
                                    "rerank_pool": index.rerank_pool(1) if index._rerank is not None else None,
                                    "p50_ms": p50, "p95_ms": p95,
                                    "batch_ms_per_probe": round(1000 * batch_s / len(q), 3)}
@@ -146,7 +148,7 @@ def sweep_nprobe(index: Any, p_vecs: np.ndarray, p_labels: np.ndarray, g_labels:
 
     chosen = choose_setting(rows, target, ratio_target, p50_limit_ms)
     return {
-        "kind": index.kind, "nlist": int(ivf.nlist), "parameter": param,
+        "kind": index.kind, "nlist": int(nlist), "parameter": param,
         "split": "by person: validation = SHA-1(name)[0] even, test = odd",
         "rule": (f"smallest {param} with validation recall_at_1 >= {target} + 1 standard error, "
                  f"rank1_ratio >= {ratio_target}, p50 <= {p50_limit_ms} ms"),
@@ -154,7 +156,7 @@ def sweep_nprobe(index: Any, p_vecs: np.ndarray, p_labels: np.ndarray, g_labels:
         "settings": rows,
         "chosen": None if chosen is None else {param: chosen["value"], "nprobe": chosen["nprobe"],
                                                "rerank_pool": chosen["rerank_pool"],
-                                               "nlist_over_nprobe": round(ivf.nlist / chosen["nprobe"], 2),
+                                               "nlist_over_nprobe": round(nlist / chosen["nprobe"], 2),
                                                "validation": chosen["validation"], "test": chosen["test"],
                                                "p50_ms": chosen["p50_ms"], "p95_ms": chosen["p95_ms"]},
     }

@@ -222,6 +222,29 @@ class FaissIndex(VectorIndex):
         spec = f"IVF{nlist},{'Flat' if kind == 'ivf' else 'SQ8'}"  # ivfsq8 and ivfsq8r scan SQ8 codes
         return faiss.index_factory(self.dim, spec, self._faiss_metric)
 
+    def _plain_fast_scan(self, one_list: faiss.Index) -> faiss.Index:
+        """``pqfs``'s scan: a plain ``IndexPQFastScan`` with the PQ trained by ``IVF1,PQ..x4fs``.
+
+        The one-list IVF scanned the same codes with the same lookup tables (same candidates and
+        distances, checked on 200k faces) but cost ~1.4x as much per query in list bookkeeping.
+        A plain fast-scan index labels codes by position, which is the row of the fp16 store;
+        removal moves codes itself (:meth:`_remove_rows`). Codes already in ``one_list`` (a
+        ``pqfs`` index saved before) are copied over as packed, in list order.
+        """
+        ivf = faiss.downcast_index(_ivf(one_list))
+        pq_index = faiss.IndexPQ(self.dim, ivf.pq.M, ivf.pq.nbits, self._faiss_metric)
+        pq_index.pq = ivf.pq
+        pq_index.is_trained = True
+        plain = faiss.IndexPQFastScan(pq_index, ivf.bbs)
+        n = ivf.invlists.list_size(0) if ivf.nlist == 1 else 0
+        if n:
+            nbytes = ((n + plain.bbs - 1) // plain.bbs) * plain.bbs * plain.M2 // 2
+            plain.codes.resize(nbytes)
+            src = faiss.rev_swig_ptr(ivf.invlists.get_codes(0), nbytes)
+            faiss.rev_swig_ptr(plain.codes.get(), nbytes)[:] = src
+            plain.ntotal = n
+        return plain
+
     def _new_rerank_store(self, base: faiss.Index) -> faiss.Index:
         """fp16 vectors in an IVF that shares ``base``'s coarse quantizer: O(1) read and removal by id."""
         ivf = _ivf(base)
@@ -262,8 +285,8 @@ class FaissIndex(VectorIndex):
             self._index.add_with_ids(vecs, ids_arr)
             return
         if isinstance(self._rerank, Fp16Rows):  # pqfs: the codes carry the row, the store the id
-            rows = self._rerank.append(ids_arr, vecs)
-            self._index.add_with_ids(vecs, rows)
+            self._rerank.append(ids_arr, vecs)
+            self._index.add(vecs)  # positions = rows: both grow by appending
             return
         ivf = _ivf(self._index)
         _, assign = ivf.quantizer.search(vecs, 1)
@@ -299,6 +322,10 @@ class FaissIndex(VectorIndex):
                 return [[] for _ in range(len(q))]
             if self.kind != "flat" and len(allowed_ids) <= EXACT_FILTER_MAX:
                 return self._exact_subset(q, allowed_ids, min(k, len(allowed_ids)))
+            if isinstance(self._rerank, Fp16Rows):
+                # a broad filter on fast-scan codes: the selected faces' fp16 vectors are scored
+                # instead, exact scores, every selected face visited
+                return self._fp16_subset(q, allowed_ids, min(k_eff, len(allowed_ids)))
             if entry[1] is None:
                 entry[1] = faiss.IDSelectorBatch(allowed_ids)
             sel = entry[1]
@@ -308,12 +335,8 @@ class FaissIndex(VectorIndex):
             else:
                 widen = max(1, math.ceil(n / len(allowed_ids)))
                 params = faiss.SearchParametersIVF(sel=sel, nprobe=min(self.nlist, self.nprobe * widen))
-        elif self.kind != "flat":
+        elif self.kind not in ("flat", "pqfs"):  # pqfs: one plain fast-scan, nothing to probe
             params = faiss.SearchParametersIVF(nprobe=self.nprobe)
-        if where and isinstance(self._rerank, Fp16Rows):
-            # a broad filter on fast-scan codes: the selected faces' fp16 vectors are scored
-            # instead, exact scores, every selected face visited
-            return self._fp16_subset(q, entry[0], k_eff)
         if self._rerank is not None:
             return self._search_rerank(q, k_eff, params)
         if params is not None:
@@ -326,6 +349,14 @@ class FaissIndex(VectorIndex):
         """Code scan (PQ or SQ8) for ``k * rerank`` candidates, then exact scores on their fp16 vectors."""
         _, cand = self._index.search(q, self.rerank_pool(k), params=params)
         return self.rerank_candidates(q, cand, k)
+
+    def scan_candidates(self, q: np.ndarray, pool: int, nprobe: int | None = None) -> np.ndarray:
+        """The code scan's ``pool`` best labels per prepared query (for sweeps): catalog ids, or store
+        rows for ``pqfs`` (see :meth:`candidate_ids`)."""
+        if self.kind == "pqfs":
+            return self._index.search(q, pool)[1]
+        params = faiss.SearchParametersIVF(nprobe=nprobe or self.nprobe)
+        return self._index.search(q, pool, params=params)[1]
 
     def rerank_pool(self, k: int) -> int:
         """Candidates the code scan proposes for ``k`` hits (re-rank kinds)."""
@@ -481,6 +512,7 @@ class FaissIndex(VectorIndex):
                 # barrier made training 20x slower than one thread (52 s vs 2.7 s for 6,000 x 256)
                 with _one_thread():
                     index.train(sample)
+                index = self._plain_fast_scan(index)
             else:
                 index.train(sample)
             if kind != "pqfs":
@@ -549,6 +581,8 @@ class FaissIndex(VectorIndex):
         n = self.count()
         if self.kind == "flat":
             return n * (4 * self.dim + 8 + 40)  # floats + id_map + rev_map (unordered_map node)
+        if isinstance(self._rerank, Fp16Rows):  # 4-bit codes (no ids: labels are rows) + fp16 row + id
+            return n * (self.pq_m // 2 + self._rerank.code_size + 8)
         ivf = _ivf(self._index)
         per = ivf.code_size + 8 + 40  # code + id in the inverted list + direct-map entry
         if isinstance(self._rerank, Fp16Rows):  # no direct map; the store: fp16 row + its id
@@ -644,6 +678,10 @@ class FaissIndex(VectorIndex):
         self._rerank = None
         if self.kind not in ("flat", "pqfs"):
             _ivf(self._index).set_direct_map_type(faiss.DirectMap.Hashtable)
+        legacy_scan = None
+        if self.kind == "pqfs" and faiss.try_extract_index_ivf(self._index) is not None:
+            legacy_scan = self._index  # saved as one IVF list: the same codes move to a plain scan
+            self._index = self._plain_fast_scan(legacy_scan)
         if self.kind == "pqfs" and (self.path / FP16_FILE).exists():
             self._rerank = self._read_rows(self.path / FP16_FILE, encrypted)
             if self._rerank.ntotal != self._index.ntotal:
@@ -653,7 +691,7 @@ class FaissIndex(VectorIndex):
             self._rerank = self._read_index(self.path / "rerank.faiss", encrypted, b"faiss-rerank")
             _ivf(self._rerank).set_direct_map_type(faiss.DirectMap.Hashtable)
             if self.kind == "pqfs":  # saved before the row store: move the fp16 vectors into rows
-                self._rerank = self._rows_from_ivf_store(self._rerank)
+                self._rerank = self._rows_from_ivf_store(self._rerank, legacy_scan)
         self._meta = {}
         self._inverted = {}
         self._filters = {}
@@ -682,17 +720,28 @@ class FaissIndex(VectorIndex):
         rows = rows[rows >= 0]
         if len(rows) == 0:
             return 0
-        old_n = store.ntotal
-        # no direct map on fast-scan lists: every code's label is checked against a hash set
-        removed = int(self._index.remove_ids(faiss.IDSelectorBatch(rows)))
         movers, holes = store.remove_rows(rows)
-        if len(movers):
-            invlists = _ivf(self._index).invlists
-            labels = faiss.rev_swig_ptr(invlists.get_ids(0), invlists.list_size(0))
-            relabel = np.arange(old_n, dtype=np.int64)
-            relabel[movers] = holes
-            labels[:] = relabel[labels]
-        return removed
+        scan = self._index
+        packer = scan.get_CodePacker()
+        try:
+            block = packer.block_size
+            codes = faiss.rev_swig_ptr(scan.codes.get(), scan.codes.size())
+            flat = np.zeros(packer.code_size, dtype=np.uint8)
+            for src, dst in zip(movers.tolist(), holes.tolist(), strict=True):
+                packer.unpack_1_c(faiss.swig_ptr(codes[(src // scan.bbs) * block:]), src % scan.bbs,
+                                faiss.swig_ptr(flat))
+                packer.pack_1_c(faiss.swig_ptr(flat), dst % scan.bbs, faiss.swig_ptr(codes[(dst // scan.bbs) * block:]))
+            new_n = store.ntotal
+            # the removed faces' codes leave memory: zero the tail of the last block, drop the rest
+            keep = ((new_n + scan.bbs - 1) // scan.bbs) * block
+            zero = np.zeros(packer.code_size, dtype=np.uint8)
+            for pos in range(new_n, min(scan.ntotal, keep // block * scan.bbs)):
+                packer.pack_1_c(faiss.swig_ptr(zero), pos % scan.bbs, faiss.swig_ptr(codes[(pos // scan.bbs) * block:]))
+            scan.codes.resize(keep)
+            scan.ntotal = new_n
+        finally:
+            del packer
+        return len(rows)
 
     def _fp16_subset(self, q: np.ndarray, allowed_ids: np.ndarray, k: int) -> list[list[Hit]]:
         """Exact top-``k`` over the selected faces' fp16 vectors (``pqfs`` with a broad filter), in
@@ -722,17 +771,21 @@ class FaissIndex(VectorIndex):
                         for i, v in zip(ids.tolist(), srow[order].tolist(), strict=True)])
         return out
 
-    def _rows_from_ivf_store(self, ivf_store: faiss.Index) -> Fp16Rows:
-        """Convert a ``pqfs`` index saved with an IVF fp16 store (codes labelled by catalog id) to the
-        row store: the same fp16 values (re-encoded exactly), codes relabelled by row."""
-        invlists = _ivf(self._index).invlists
-        labels = faiss.rev_swig_ptr(invlists.get_ids(0), invlists.list_size(0))
-        ids = labels.astype(np.int64).copy()
+    def _rows_from_ivf_store(self, ivf_store: faiss.Index, legacy_scan: faiss.Index | None) -> Fp16Rows:
+        """Convert a ``pqfs`` index saved with an IVF fp16 store and a one-list IVF scan (codes
+        labelled by catalog id) to the row store: row i = the scan list's i-th code (the order
+        :meth:`_plain_fast_scan` copied them in), the same fp16 values (re-encoded exactly)."""
+        if legacy_scan is None:
+            from visionlake.errors import LakeDamaged
+
+            assert self.path is not None
+            raise LakeDamaged(self.path / "index.faiss", "a pqfs scan without its one IVF list")
+        invlists = _ivf(legacy_scan).invlists
+        ids = faiss.rev_swig_ptr(invlists.get_ids(0), invlists.list_size(0)).astype(np.int64).copy()
         store = Fp16Rows(self.dim)
         for start in range(0, len(ids), 200_000):
             part = ids[start : start + 200_000]
             store.append(part, ivf_store.reconstruct_batch(part).astype(np.float32))
-        labels[:] = np.arange(len(ids), dtype=np.int64)
         return store
 
     def _write_rows(self, store: Fp16Rows, dest: Path) -> tuple[str, int]:
