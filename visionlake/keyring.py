@@ -48,7 +48,7 @@ _FP_NAME = "key-fingerprint"
 _AUDIT_MAC = "audit-mac"
 _AUDIT_AAD = b"visionlake:audit-mac:v1"
 #: The associated data of each encrypted FAISS file (see :mod:`visionlake.index.faiss_index`).
-_INDEX_FILES = {"index.faiss": b"faiss-index", "rerank.faiss": b"faiss-rerank"}
+_INDEX_FILES = {"index.faiss": b"faiss-index", "rerank.faiss": b"faiss-rerank", "rerank.fp16.npy": b"fp16-rows"}
 
 
 class KeyProblem(DecryptionError):

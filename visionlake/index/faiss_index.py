@@ -10,22 +10,24 @@ Index types, chosen from the gallery size unless forced:
   SQ8 scan proposes ``k * rerank`` candidates, their fp16 vectors give the final order (8-bit rounding
   no longer reorders near ties). Never chosen automatically: measured on 512-d ArcFace templates at
   1M faces, where its recall@1 was limited by the lists probed, not by the codes (see ``pqfs``);
-* ``pqfs``: every vector scanned (one list), as 4-bit product-quantised codes read with FAISS's SIMD
-  "fast scan" (``dim/16`` bytes per face), plus the fp16 re-rank store: the scan proposes
-  ``rerank`` candidates, the fp16 vectors order them. For wide templates whose mates sit at cosine
-  0.3-0.6 in a near-orthogonal space, IVF lists miss the mate (``bench identify --nprobe-sweep``:
-  recall@1 = the share of probes whose exact top-1 is in a probed list, 0.93 at 6% of the lists),
-  while a full scan of 32-byte codes costs a few milliseconds and misses nothing but what the
-  codes reorder, which the re-rank repairs. Removal from the codes checks every stored id against
-  the removed set (FAISS's fast-scan lists cannot keep a hash-table map), once per call;
+* ``pqfs``: every vector scanned, as 4-bit product-quantised codes read with FAISS's SIMD "fast
+  scan" (a plain ``IndexPQFastScan``, ``dim/16`` bytes per face), plus an fp16 re-rank store kept as
+  rows of one matrix (:mod:`visionlake.index.fp16_rows`): code *i* and row *i* are the same face, so
+  the scan's ``rerank`` candidates are already the rows to read (one gather, one SIMD decode). For
+  wide templates whose mates sit at cosine 0.3-0.6 in a near-orthogonal space, IVF lists miss the
+  mate (``bench identify --nprobe-sweep``: recall@1 = the share of probes whose exact top-1 is in a
+  probed list, 0.93 at 6% of the lists), while a full scan of 32-byte codes costs a few milliseconds
+  and misses nothing but what the codes reorder, which the re-rank repairs. Removal moves the last
+  face's packed code and fp16 row into each freed position (swap-with-last) and zeroes what is left
+  past the end;
 * ``ivfpq``: IVF with product-quantised codes (``dim/4`` bytes) for the scan plus a *re-rank store*
   of half-precision vectors (``IVF,SQfp16`` sharing the coarse quantizer, never scanned, only read by
   id): the PQ scan proposes ``k * rerank`` candidates, the fp16 vectors re-order them. For galleries
   of ten million and more on one box (see ``docs/scale.md`` for the measurements).
 
-All six physically remove ids (``remove_ids``; ``ivfpq``, ``ivfsq8r`` and ``pqfs`` remove from the
-scanned codes *and* the re-rank store), which HNSW and ``IndexRefine`` cannot do (see
-``../shared/notes/vector-engines.md``); IVF indexes (the ``pqfs`` codes excepted) keep a hash-table
+All six physically remove ids (``remove_ids``, or for ``pqfs`` the swap-with-last above; the re-rank
+kinds remove from the scanned codes *and* the re-rank store), which HNSW and ``IndexRefine`` cannot
+do (see ``../shared/notes/vector-engines.md``); IVF indexes (the ``pqfs`` codes excepted) keep a hash-table
 direct map so that removal and reconstruction stay O(1) per id. Metadata filters become an id
 selector; narrow filters on IVF switch to an exact scan over the selected vectors so that they never
 return too few hits. The automatic policy also looks at the dimension: see :func:`choose_kind`.
@@ -163,8 +165,9 @@ def _ivf(index: faiss.Index) -> faiss.IndexIVF:
 
 
 class FaissIndex(VectorIndex):
-    """A FAISS index stored in a folder: ``index.faiss`` (+ ``rerank.faiss`` for ``ivfpq``), optionally
-    encrypted, and ``index.json`` (kind, parameters, metadata)."""
+    """A FAISS index stored in a folder: ``index.faiss`` (+ ``rerank.faiss`` for ``ivfpq``/``ivfsq8r``,
+    ``rerank.fp16.npy`` for ``pqfs``), optionally encrypted, ``index.json`` (kind, parameters,
+    metadata) and ``MANIFEST`` (their SHA-256, written last: see :mod:`visionlake.index.manifest`)."""
 
     def __init__(
         self,
@@ -243,6 +246,7 @@ class FaissIndex(VectorIndex):
             src = faiss.rev_swig_ptr(ivf.invlists.get_codes(0), nbytes)
             faiss.rev_swig_ptr(plain.codes.get(), nbytes)[:] = src
             plain.ntotal = n
+            plain.ntotal2 = nbytes // (plain.M2 // 2)  # ntotal rounded up to whole blocks
         return plain
 
     def _new_rerank_store(self, base: faiss.Index) -> faiss.Index:
@@ -453,6 +457,8 @@ class FaissIndex(VectorIndex):
         sample = self.reconstruct(sample_ids)
         self.train(kind, sample, nlist=new_nlist)
         new_index, new_rerank = self._index, self._rerank
+        if isinstance(new_rerank, Fp16Rows):
+            new_rerank.reserve(len(ids_arr))
         step = 200_000
         for start in range(0, len(ids_arr), step):
             part = ids_arr[start : start + step]
@@ -484,6 +490,8 @@ class FaissIndex(VectorIndex):
             sample_n = min(len(vecs), max(train_sample, 40 * nl))
             sample = vecs[rng.choice(len(vecs), sample_n, replace=False)] if sample_n < len(vecs) else vecs
             self.train(kind, sample, nlist=nl)
+        if isinstance(self._rerank, Fp16Rows):
+            self._rerank.reserve(len(vecs))
         step = 200_000
         for start in range(0, len(vecs), step):
             self._add_vectors(ids_arr[start : start + step], vecs[start : start + step])
@@ -712,8 +720,8 @@ class FaissIndex(VectorIndex):
         return removed
 
     def _remove_rows(self, ids_arr: np.ndarray) -> int:
-        """``pqfs`` removal: drop the faces' codes (labelled by row) and their fp16 rows, then relabel
-        the codes of the faces that moved into the freed rows (swap-with-last)."""
+        """``pqfs`` removal: the last faces' fp16 rows and packed codes move into the freed positions
+        (swap-with-last; code i and row i stay the same face), the tail is zeroed and dropped."""
         store = self._rerank
         assert isinstance(store, Fp16Rows)
         rows = store.rows_of(np.unique(ids_arr))
@@ -739,6 +747,7 @@ class FaissIndex(VectorIndex):
                 packer.pack_1_c(faiss.swig_ptr(zero), pos % scan.bbs, faiss.swig_ptr(codes[(pos // scan.bbs) * block:]))
             scan.codes.resize(keep)
             scan.ntotal = new_n
+            scan.ntotal2 = keep // block * scan.bbs  # the blocks the search visits
         finally:
             del packer
         return len(rows)
@@ -783,6 +792,7 @@ class FaissIndex(VectorIndex):
         invlists = _ivf(legacy_scan).invlists
         ids = faiss.rev_swig_ptr(invlists.get_ids(0), invlists.list_size(0)).astype(np.int64).copy()
         store = Fp16Rows(self.dim)
+        store.reserve(len(ids))
         for start in range(0, len(ids), 200_000):
             part = ids[start : start + 200_000]
             store.append(part, ivf_store.reconstruct_batch(part).astype(np.float32))
@@ -804,16 +814,16 @@ class FaissIndex(VectorIndex):
     def _read_rows(self, src: Path, encrypted: bool) -> Fp16Rows:
         from visionlake.errors import LakeDamaged
 
+        if encrypted and self.cipher is None:
+            raise ValueError(f"index {self.path} is encrypted and no key was given")
+        # a wrong key raises DecryptionError as for the FAISS files; bad contents are damage
+        data = self.cipher.decrypt(src.read_bytes(), associated=b"fp16-rows") if self.cipher and encrypted else None
         try:
-            if not encrypted:
-                with open(src, "rb") as fh:
-                    return Fp16Rows.read(fh, self.dim)
-            if self.cipher is None:
-                raise ValueError(f"index {self.path} is encrypted and no key was given")
-            return Fp16Rows.from_bytes(self.cipher.decrypt(src.read_bytes(), associated=b"fp16-rows"), self.dim)
-        except (ValueError, EOFError, OSError) as exc:
-            if "no key was given" in str(exc):
-                raise
+            if data is not None:
+                return Fp16Rows.from_bytes(data, self.dim)
+            with open(src, "rb") as fh:
+                return Fp16Rows.read(fh, self.dim)
+        except (ValueError, EOFError) as exc:
             raise LakeDamaged(src, f"not a valid re-rank store ({str(exc).splitlines()[0][:120]})") from None
 
     def _hits(self, dist: np.ndarray, labels: np.ndarray) -> list[Hit]:

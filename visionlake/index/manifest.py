@@ -1,8 +1,8 @@
 """The manifest that makes an index folder one unit: written last, verified on open.
 
-An index is several files (``index.faiss``, ``index.json``, ``rerank.faiss``); renaming each one is
-atomic but the set is not. ``MANIFEST`` lists the SHA-256 and size of every file of the current
-version and is replaced (temp file, fsync, rename) only after all of them are in place. On open,
+An index is several files (``index.faiss``, ``index.json``, ``rerank.faiss`` or ``rerank.fp16.npy``);
+renaming each one is atomic but the set is not. ``MANIFEST`` lists the SHA-256 and size of every
+file of the current version and is replaced (temp file, fsync, rename) only after all of them are in place. On open,
 each listed file must match: a crash between two renames, a truncated or garbled file, or a file
 from another save is reported as :class:`~visionlake.errors.LakeDamaged` naming the file, never
 loaded as a mix of two versions (which used to leave an enrolled person unidentifiable).
