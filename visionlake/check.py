@@ -252,7 +252,7 @@ def _load_faiss(rep: Report, lake: Any, folder: Path, space: str, dim: int | Non
             cipher = LakeCipher(load_key(lake.root))
         return FaissIndex(folder, dim=d or dim or 1, metric=header.get("metric", "cosine"), cipher=cipher)
     except LakeDamaged as exc:
-        rep.problem(exc.path, exc.problem, exc.path.endswith(("index.json", ".faiss", "MANIFEST")), "index")
+        rep.problem(exc.path, exc.problem, exc.path.endswith(("index.json", ".faiss", ".npy", "MANIFEST")), "index")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, FileNotFoundError) as exc:
         rep.problem(folder / "index.json", f"not a valid index header ({exc})", True, "index")
     except VisionLakeError as exc:

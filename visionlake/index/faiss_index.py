@@ -745,6 +745,7 @@ class FaissIndex(VectorIndex):
             zero = np.zeros(packer.code_size, dtype=np.uint8)
             for pos in range(new_n, min(scan.ntotal, keep // block * scan.bbs)):
                 packer.pack_1_c(faiss.swig_ptr(zero), pos % scan.bbs, faiss.swig_ptr(codes[(pos // scan.bbs) * block:]))
+            codes[keep:] = 0  # whole blocks past the end: zeroed before the table shrinks (it keeps its buffer)
             scan.codes.resize(keep)
             scan.ntotal = new_n
             scan.ntotal2 = keep // block * scan.bbs  # the blocks the search visits
