@@ -49,11 +49,11 @@ class _LakeTracker:
     for the session) and check them when they end. A lake is recorded in the innermost active scope
     that does not know it yet, so a module fixture's lake is checked once at the end of the module,
     not after each test. Lakes made only by a subprocess (the CLI run as ``visionlake ...``) are
-    found on disk: at a test's end every folder holding a ``lake.json`` under its ``tmp_path``, at a
-    module's end every one under the temporary folders made while the module ran (module and
-    session fixtures' ``tmp_path_factory.mktemp``). The key: a lake with ``keys/lake.key`` is
-    checked with that file (a test may open it with a wrong ``VISIONLAKE_KEY`` on purpose); a lake
-    without one with the ``VISIONLAKE_KEY`` of its first in-process opening (``monkeypatch`` is
+    found on disk: at the end of a test or module, every folder holding a ``lake.json`` under the
+    temporary folders made while it ran (``tmp_path``, ``tmp_path_factory.mktemp``, ``pytester``).
+    The key: a lake with ``keys/lake.key`` is checked with that file (a test may open it with a
+    wrong ``VISIONLAKE_KEY`` on purpose); a lake without one with the ``VISIONLAKE_KEY`` of its
+    first in-process opening (``monkeypatch`` is
     undone by then).
     """
 
@@ -156,19 +156,14 @@ def _track(request: pytest.FixtureRequest, scope: str):
         return
     roots: dict[Path, str | None] = {}
     base = request.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
-    before = set(base.iterdir()) if scope == "module" else set()
+    before = set(base.iterdir())
     _LAKES.scopes.append(roots)
     try:
         yield
     finally:
         # by identity: two empty dicts are equal, and ``list.remove`` would take the other scope's
         _LAKES.scopes[:] = [scope for scope in _LAKES.scopes if scope is not roots]
-    if scope == "function":
-        tmp = getattr(request.node, "funcargs", {}).get("tmp_path")  # only if the test used one
-        folders = [tmp] if tmp is not None else []
-    else:
-        folders = sorted(set(base.iterdir()) - before)
-    for folder in folders:
+    for folder in sorted(set(base.iterdir()) - before):  # tmp_path, tmp_path_factory.mktemp, pytester
         for root in lakes_under(folder):
             roots.setdefault(root, None)
     if scope == "function" and request.node.get_closest_marker("damages_lake") is not None:
