@@ -53,8 +53,7 @@ class _LakeTracker:
     temporary folders made while it ran (``tmp_path``, ``tmp_path_factory.mktemp``, ``pytester``).
     The key: a lake with ``keys/lake.key`` is checked with that file (a test may open it with a
     wrong ``VISIONLAKE_KEY`` on purpose); a lake without one with the ``VISIONLAKE_KEY`` of its
-    first in-process opening (``monkeypatch`` is
-    undone by then).
+    first in-process opening (``monkeypatch`` is undone by then).
     """
 
     def __init__(self) -> None:
