@@ -18,6 +18,7 @@ from visionlake.bench.faces_lfw import (
     read_pairs_csv,
     score_pairs,
     tar_at_far,
+    view1_threshold_report,
 )
 from visionlake.errors import BadInput
 
@@ -35,6 +36,20 @@ def test_best_threshold_and_cross_validation_on_separable_scores():
     flipped[0] = False
     acc2, _ = cross_validate(scores, flipped, np.arange(600) % 10)
     assert abs(acc2 - (1 - 1 / 600)) < 1e-9
+
+
+def test_view1_threshold_is_chosen_on_view1_and_only_applied_to_view2():
+    """View 2 would prefer a lower threshold; the report must keep View 1's and pay for it."""
+    vecs = {"r": np.array([1.0, 0.0])}
+    for c in (0.9, 0.8, 0.3, 0.2, 0.6, 0.5, 0.1):
+        vecs[f"c{c}"] = np.array([c, np.sqrt(1 - c * c)])
+    view1 = PairList(["r"] * 4, ["c0.9", "c0.8", "c0.3", "c0.2"], [True, True, False, False], [0, 1, 2, 3])
+    view2 = PairList(["r"] * 3, ["c0.6", "c0.5", "c0.1"], [True, True, False], [0, 1, 2])
+    rep = view1_threshold_report(view1, view2, vecs, "cosine")
+    assert rep["threshold"] == pytest.approx(0.55) and rep["view1_accuracy"] == 1.0
+    assert rep["accuracy_view2"] == pytest.approx(2 / 3, abs=1e-4)  # 0.5 < 0.55: one genuine pair missed
+    peer = view1_threshold_report(view1, view2, vecs, "euclidean")
+    assert peer["accuracy_view2"] == pytest.approx(2 / 3, abs=1e-4) and peer["threshold_kind"].startswith("euclid")
 
 
 def test_tar_at_far_counts_impostors_above_threshold():
@@ -146,3 +161,10 @@ def test_bench_lfw_bad_options_are_clear_errors(tmp_path):
     assert isinstance(res.exception, BadInput) and "not found" in res.exception.message
     res = CliRunner().invoke(app, ["bench", "faces", "--data", str(tmp_path), "--json"])
     assert isinstance(res.exception, BadInput) and "no images" in res.exception.message
+    (tmp_path / "p.csv").write_text("a,b,same\nx.jpg,y.jpg,1\n")
+    res = CliRunner().invoke(app, ["bench", "lfw", "--pairs-csv", str(tmp_path / "p.csv"), "--root", str(tmp_path),
+                                   "--view1-threshold", "all", "--json"])
+    assert isinstance(res.exception, BadInput) and "LFW folder" in res.exception.message
+    res = CliRunner().invoke(app, ["bench", "lfw", "--pairs-csv", str(tmp_path / "p.csv"), "--root", str(tmp_path),
+                                   "--view1-threshold", "some", "--json"])
+    assert isinstance(res.exception, BadInput) and "none, all or shared" in res.exception.message

@@ -42,8 +42,7 @@ def test_head_learns_colour_labels() -> None:
         for _ in range(10):
             X.append(colour_features(product(rgb, rng)))
             y.append(name)
-    light = {"logreg C=0.1": CANDIDATES["logreg C=0.1"],
-             "hgb": ("hgb", {"learning_rate": 0.2, "max_leaf_nodes": 7, "max_iter": 20})}
+    light = {"logreg C=0.1": CANDIDATES["logreg C=0.1"], "logreg C=0.003": ("logreg", {"C": 0.003})}
     head = fit_colour_head(np.array(X), y, candidates=light)
     assert head.name in head.cv_table and head.cv_accuracy > 0.9
     test = [colour_features(product(rgb, rng)) for rgb in COLOURS.values()]
@@ -67,3 +66,36 @@ def test_head_is_the_cv_winner_on_training_rows_only() -> None:
         assert head.name == max(head.cv_table, key=head.cv_table.get) == winner
         assert head.cv_accuracy == head.cv_table[winner]
     assert fit_colour_head(X, xor, candidates=cands).predict(np.array([[1, 1, 0, 0, 0, 0]])) == ["black"]
+
+
+def test_learned_colour_bench_scores_only_unseen_photos(tmp_path, monkeypatch) -> None:
+    """The bench trains on one id range, drops test photos whose bytes it trained on, and reports both."""
+    from visionlake.bench import fashion as bench
+    from visionlake.errors import ModelUnavailable
+    from visionlake.fashion import colour_training
+
+    def unavailable(threads=None):
+        raise ModelUnavailable("no backbone here")
+
+    monkeypatch.setattr(colour_training, "load_backbone", unavailable)
+    rng = np.random.default_rng(3)
+    (tmp_path / "images").mkdir()
+    rows = ["id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName"]
+    ids = [*range(100, 112), *range(200, 206)]
+    for i in ids:
+        name = ("red", "Red") if i % 2 else ("blue", "Blue")
+        product(COLOURS[name[0]], rng).save(tmp_path / "images" / f"{i}.jpg", quality=95)
+        rows.append(f"{i},Men,Apparel,Topwear,Tshirts,{name[1]},Summer,2012,Casual,A shirt")
+    (tmp_path / "images" / "205.jpg").write_bytes((tmp_path / "images" / "101.jpg").read_bytes())  # a duplicate
+    (tmp_path / "styles.csv").write_text("\n".join(rows) + "\n")
+    rep = bench.learned_colour_benchmark(tmp_path, (100, 111), (200, 299))
+    assert rep["colour_head_features"] == list(colour_head_parts_without_backbone())
+    assert rep["colour_head_train_images"] == 12 and rep["colour_learned_duplicates_dropped"] == 1
+    assert rep["colour_learned_images"] == 5 and rep["colour_accuracy_learned"] == 1.0
+    assert rep["colour_accuracy_learned_by_ids"] == {"0-999": 1.0}
+
+
+def colour_head_parts_without_backbone() -> tuple[str, ...]:
+    from visionlake.fashion.colour_head import HEAD_PARTS_NO_BACKBONE
+
+    return HEAD_PARTS_NO_BACKBONE

@@ -493,7 +493,7 @@ def test_fashion_ingest_search_by_words_photo_and_image_and_tag(env, tiny_model)
     r = c.post("/collections/looks/fashion/tag", headers=auth(env.keys.viewer),
                files={"image": ("t.png", png_bytes((80, 80), (220, 20, 20)), "image/png")})
     assert r.status_code == 200, r.text
-    assert r.json()["colour_family"] == "red"
+    assert r.json()["colour_family"] == "red" and r.json()["colour_model"] == "model-free"  # no colour head
     assert r.json()["tags"] and {"attribute", "value", "confidence"} <= set(r.json()["tags"][0])
     assert c.get("/collections/looks/fashion/facets", headers=auth(env.keys.viewer)).status_code == 200
     # isolation holds for fashion too

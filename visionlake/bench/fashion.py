@@ -82,50 +82,77 @@ def learned_colour_benchmark(data: Path, train_range: tuple[int, int] = COLOUR_T
                              id_range: tuple[int, int] | None = None, limit: int | None = None) -> dict[str, Any]:
     """Colour-family accuracy of a head learned from ``baseColour`` on ``train_range``, scored on ``id_range``.
 
-    Photos whose bytes also occur in the training part are dropped from the scored part (the catalogue
-    has ~120 duplicated files), so the score is on photos the head has never seen.
+    The head is what ``fashion train-colour`` trains (its features and candidates were chosen by CV on
+    ids 10000-12999 only, ``scripts/select_colour_head.py``); without the image backbone file the
+    colour-only head is scored instead, and the report says which. Photos whose bytes also occur in the
+    training part are dropped from the scored part (the catalogue has ~120 duplicated files), so the
+    score is on photos the head has never seen.
     """
     import hashlib
 
     from threadpoolctl import threadpool_limits
 
     from visionlake.fashion.colour import family_of_label
-    from visionlake.fashion.colour_head import colour_features, fit_colour_head
+    from visionlake.fashion.colour_head import (
+        HEAD_CANDIDATES,
+        HEAD_CANDIDATES_NO_BACKBONE,
+        HEAD_PARTS,
+        HEAD_PARTS_NO_BACKBONE,
+        fit_colour_head,
+        image_features,
+    )
+    from visionlake.fashion.colour_training import load_backbone
 
     styles = read_styles(data / "styles.csv")
+    try:
+        backbone = load_backbone()
+        parts, cands = HEAD_PARTS, HEAD_CANDIDATES
+    except ModelUnavailable:
+        backbone, parts, cands = None, HEAD_PARTS_NO_BACKBONE, HEAD_CANDIDATES_NO_BACKBONE
 
-    def labelled(items: list[tuple[int, Path]]) -> tuple[np.ndarray, list[str], set[str]]:
-        feats, labels, hashes = [], [], set()
-        for i, path in items:
-            fam = family_of_label(styles[i]["baseColour"]) if i in styles else None
-            if fam is None:
-                continue
-            raw = path.read_bytes()
-            hashes.add(hashlib.sha256(raw).hexdigest())
-            with PILImage.open(path) as im:
-                feats.append(colour_features(im.convert("RGB")))
-            labels.append(fam)
-        return np.array(feats), labels, hashes
+    def labelled(items: list[tuple[int, Path]]) -> tuple[np.ndarray, list[str], list[str]]:
+        feats, labels, hashes = [], [], []
+        todo = [(i, p, fam) for i, p in items
+                if (fam := family_of_label(styles[i]["baseColour"]) if i in styles else None) is not None]
+        for start in range(0, len(todo), 32):
+            pics = []
+            for _i, path, fam in todo[start:start + 32]:
+                hashes.append(hashlib.sha256(path.read_bytes()).hexdigest())
+                with PILImage.open(path) as im:
+                    pics.append(im.convert("RGB"))
+                labels.append(fam)
+            feats.append(image_features(pics, parts, backbone))
+        return (np.concatenate(feats) if feats else np.zeros((0, 1), np.float32)), labels, hashes
 
     t0 = time.perf_counter()
-    train_items = product_photos(data, train_range)
-    X, y, train_hashes = labelled(train_items)
+    X, y, train_hashes = labelled(product_photos(data, train_range))
     with threadpool_limits(limits=1):
-        head = fit_colour_head(X, y)
+        head = fit_colour_head(X, y, candidates=cands, parts=parts, groups=train_hashes)
     lo, hi = train_range
+    seen = set(train_hashes)
     scored = [(i, p) for i, p in product_photos(data, id_range) if not lo <= i <= hi]
-    dup = [(i, p) for i, p in scored if hashlib.sha256(p.read_bytes()).hexdigest() in train_hashes]
+    dup = [(i, p) for i, p in scored if hashlib.sha256(p.read_bytes()).hexdigest() in seen]
     scored = [it for it in scored if it not in dup][: limit or None]
     Xt, yt, _ = labelled(scored)
+    scored_ids = [i for i, _p in scored if i in styles and family_of_label(styles[i]["baseColour"]) is not None]
     with threadpool_limits(limits=1):
-        pred = head.predict(Xt) if len(Xt) else []
+        pred = head.predict(Xt) if len(yt) else []
     acc = float(np.mean([a == b for a, b in zip(pred, yt, strict=True)])) if len(yt) else None
+    confusion: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for truth, guess in zip(yt, pred, strict=True):
+        confusion[truth][guess] += 1
+    blocks: dict[str, list[bool]] = collections.defaultdict(list)
+    for i, truth, guess in zip(scored_ids, yt, pred, strict=True):  # per 1,000 ids: how steady it is
+        blocks[f"{i // 1000 * 1000}-{i // 1000 * 1000 + 999}"].append(truth == guess)
     return {
         "colour_accuracy_learned": round(acc, 4) if acc is not None else None,
+        "colour_accuracy_learned_by_ids": {k: round(float(np.mean(v)), 4) for k, v in sorted(blocks.items())},
         "colour_learned_images": len(yt),
         "colour_learned_duplicates_dropped": len(dup),
+        "colour_learned_confusion": {f: dict(c.most_common()) for f, c in confusion.items()},
         "colour_head_train_ids": list(train_range),
         "colour_head_train_images": len(y),
+        "colour_head_features": list(parts),
         "colour_head_cv_accuracy": round(head.cv_accuracy, 4),
         "colour_head_model": head.name,
         "colour_head_cv_table": {k: round(v, 4) for k, v in head.cv_table.items()},

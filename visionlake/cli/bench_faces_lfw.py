@@ -37,12 +37,16 @@ def register(app: typer.Typer) -> None:
         pack: Annotated[str, typer.Option(help="Face pack: dlib or arcface-s (non-commercial weights).")] = "dlib",
         upscale: Annotated[float | None, typer.Option(help="arcface-s: allow upscaling small photos up to this "
                                                       "factor to reach --max-side (default 1: never).")] = None,
+        view1_threshold: Annotated[str, typer.Option(
+            "--view1-threshold", help="Also report View 2 accuracy at one threshold chosen on LFW View 1 only: "
+            "all (embed View 1's extra photos too) or shared (only View 1 pairs of photos View 2 holds).")] = "none",
         json_out: JsonOption = False,
     ) -> None:
         """LFW 10-fold verification accuracy, TAR at FAR 1e-3 and images/s; optionally vs face_recognition."""
         with progress_status("embedding") as advance:  # stderr, also with --json
             out = run_lfw(data, pairs_file, pairs_csv, root, peer, workers, pick, backend, flip, max_side, jitters,
-                          limit, progress=advance, pack=pack, upscale=upscale)
+                          limit, progress=advance, pack=pack, upscale=upscale,
+                          view1_threshold=view1_threshold)
         if json_out:
             print_json(out)
         else:

@@ -78,15 +78,26 @@ def tag_cmd(
     if not tagger.text_capable and not heads:
         note = (f"{tagger.model_name} has no text tower: no zero-shot tags; train heads on your labels "
                 "(fashion train -c COLLECTION --label-column COLUMN) and tag with -c COLLECTION")
+    if collection is not None:  # the collection's trained colour head picks the family, as at ingestion
+        from visionlake.analysers.base import DecodedImage, WorkerContext
+        from visionlake.fashion.analyser import ColourAnalyser
+
+        ctx = WorkerContext(lk.root, collection, lk.collection_dir(collection))
+        colours = [r["colour"] for r in ColourAnalyser().analyse(
+            [DecodedImage(str(p), "", im) for p, im in zip(images, pics, strict=True)], ctx)]
+    else:
+        colours = [analyse_colours(im).to_dict() | {"family_model": "model-free"} for im in pics]
     results = []
-    for p, im, ts in zip(images, pics, tags, strict=True):
+    for p, ts, colour in zip(images, tags, colours, strict=True):
         results.append({"path": str(p), "model": tagger.model_name, "tags": [t.to_dict() for t in ts],
-                        "colour": analyse_colours(im).to_dict()})
+                        "colour": colour})
     if json_out:
         print_json(results if note is None else [{**r, "note": note} for r in results])
         return
     for r in results:
-        console.print(f"[bold]{r['path']}[/]  model: {r['model']}  colour: {r['colour']['family']}")
+        c = r["colour"] or {}
+        console.print(f"[bold]{r['path']}[/]  model: {r['model']}  colour: {c.get('family', '-')} "
+                      f"({c.get('family_model', 'failed')})")
         for t in r["tags"]:
             console.print(f"  {t['region']:5} {t['attribute']:12} {t['value']:16} {t['confidence']:.2f} "
                           f"({t['source']})")
@@ -112,6 +123,31 @@ def train_cmd(
         return
     console.print(f"head for {label_column!r}: {report['classes']} classes, {report['samples']} images, "
                   f"cross-validated accuracy {report['cv_accuracy']:.1%} -> {report['path']}")
+
+
+@app.command("train-colour")
+def train_colour_cmd(
+    collection: Annotated[str, collection_option("Collection whose images carry colour labels.")],
+    label_column: Annotated[str, typer.Option("--label-column", help="Metadata column with colour names "
+                                              "(e.g. baseColour: Black, Navy Blue, Off White).")],
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.", min=2, max=20)] = 5,
+    backbone: Annotated[bool | None, typer.Option(
+        "--backbone/--no-backbone", help="Use the image backbone's embedding as well (default: when its "
+        "file is present).")] = None,
+    lake: LakeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Learn the colour family from your colour labels; ingestion and `analyse` then use this head."""
+    from visionlake.fashion.colour_training import train_colour_head
+    from visionlake.lake import Lake
+
+    report = train_colour_head(Lake(lake, create=False), collection, label_column, folds=folds, backbone=backbone)
+    if json_out:
+        print_json(report)
+        return
+    console.print(f"colour head ({report['model']}): {len(report['classes'])} families, {report['samples']} "
+                  f"images, cross-validated accuracy {report['cv_accuracy']:.1%} -> {report['path']}\n"
+                  f"re-run the colour analyser to apply it: visionlake analyse -c {collection} -a colour")
 
 
 @app.command("search")

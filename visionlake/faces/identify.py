@@ -76,6 +76,8 @@ class Gallery:
         self.collection = lake.collection(collection)
         self.name: str = self.collection.name
         self._pipeline = pipeline
+        self._given_pipeline = pipeline is not None
+        self._pipeline_opts: dict[str, Any] | None = None
         self._audit = audit
         self._reload_index = reload_index
         self._lock = threading.Lock()
@@ -88,12 +90,34 @@ class Gallery:
     # ------------------------------------------------------------------ cached facts
     @property
     def pipeline(self) -> Any:
-        """The face pipeline for photos: the collection's own pack (licence checked) unless one was given."""
-        if self._pipeline is None:
-            from visionlake.faces.gallery import collection_pipeline
+        """The face pipeline for photos: the collection's own pack (licence checked) unless one was given.
 
-            self._pipeline = collection_pipeline(self.lake, self.name)
+        The recorded pack is read again on every access (one small query; a photo's detection costs
+        far more): a long-lived gallery, such as the service's, must follow ``faces use-pack`` on an
+        empty collection and ``faces switch-pack`` run by another process, neither of which needs to
+        touch a face row that would move the generation counter.
+        """
+        if self._given_pipeline:
+            return self._pipeline
+        from visionlake.faces.collection_pack import pack_options, pipeline_for
+
+        opts = pack_options(self.lake.collection(self.name))
+        if self._pipeline is None or opts != self._pipeline_opts:
+            self._pipeline = pipeline_for(self.lake, self.name)
+            self._pipeline_opts = opts
         return self._pipeline
+
+    def detect(self, image: str | os.PathLike[str] | bytes, label: str | None = None) -> dict[str, Any]:
+        """Faces of a photo as the collection's own pack finds them (boxes, landmarks, score, quality).
+
+        Nothing is stored or audited: detection says where faces are, not whose they are.
+        """
+        from visionlake.faces.gallery import read_photo
+
+        photo = read_photo(image, label=label)
+        pipe = self.pipeline
+        faces = pipe.detect(photo.image)
+        return {"width": photo.width, "height": photo.height, "pack": pack_name(pipe), "faces": faces}
 
     def warm(self) -> bool:
         """The collection's facts are loaded (a query needs no more than the generation read)."""
@@ -320,6 +344,11 @@ class Gallery:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def pack_name(pipeline: Any) -> str:
+    """The pack a pipeline was built for (``dlib``, ``arcface-s``...), else its embedding space name."""
+    return str(getattr(pipeline, "pack", None) or getattr(pipeline, "name", "unknown"))
+
+
 def search_people(index: Any, vectors: np.ndarray, top: int, where: dict[str, Any] | None = KNOWN,
                   owners: Callable[[list[int]], dict[int, int]] | None = None,
                   lake: Lake | None = None) -> list[list[tuple[int, float, int]]]:
@@ -367,4 +396,4 @@ def catalog_owners(lake: Lake, face_ids: list[int]) -> dict[int, int]:
             select(Face.id, Face.person_id).where(Face.id.in_(face_ids), Face.person_id.is_not(None)))}
 
 
-__all__ = ["Gallery", "NAMES_PRELOAD_MAX", "catalog_owners", "search_people"]
+__all__ = ["Gallery", "NAMES_PRELOAD_MAX", "catalog_owners", "pack_name", "search_people"]

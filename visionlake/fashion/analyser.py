@@ -21,20 +21,69 @@ _warned = False
 
 
 class ColourAnalyser(Analyser):
-    """Named garment colours with shares, plus the colour family as a ``colour`` tag."""
+    """Named garment colours with shares, plus the colour family as a ``colour`` tag.
+
+    The named colours always come from the model-free method; the *family* comes from the collection's
+    trained colour head when it has one (``fashion train-colour``; tag source ``colour-head``), else
+    from the model-free vote (tag source ``colour``). Each result says which answered
+    (``family_model``).
+    """
 
     name = "colour"
+
+    def __init__(self) -> None:
+        self.head: Any = None
+        self.backbone: Any = None
+        self._prepared = False
+
+    def prepare(self, ctx: WorkerContext) -> None:
+        from visionlake.fashion.colour_training import load_backbone, load_collection_head
+
+        self._prepared = True
+        head = load_collection_head(ctx.collection_dir)
+        if head is not None and head.needs_backbone:
+            try:
+                self.backbone = load_backbone(threads=_worker_threads())
+            except ModelUnavailable as exc:
+                log.warning("colour head needs the image backbone; the model-free method answers: %s",
+                            exc.message)
+                head = None
+        self.head = head
 
     def analyse(self, images: list[DecodedImage], ctx: WorkerContext) -> list[dict[str, Any]]:
         from visionlake.fashion.colour import analyse_colours
 
-        out = []
+        if not self._prepared:
+            self.prepare(ctx)
+        out: list[dict[str, Any]] = []
         for item in images:
             try:
-                out.append({"colour": analyse_colours(item.image).to_dict()})
+                res = analyse_colours(item.image).to_dict()
+                res["family_model"] = "model-free"
+                out.append({"colour": res})
             except Exception as exc:  # one odd image must not fail the batch
                 out.append({"colour": None, "error": f"colour: {exc}"})
+        ok = [i for i, r in enumerate(out) if r["colour"] is not None]
+        if self.head is not None and ok:
+            self._apply_head([images[i].image for i in ok], [out[i]["colour"] for i in ok])
         return out
+
+    def _apply_head(self, pics: list[Any], results: list[dict[str, Any]]) -> None:
+        """Let the trained head pick each family; on failure the model-free families stay (logged)."""
+        from visionlake.fashion.colour_head import image_features
+
+        try:
+            x = image_features(pics, self.head.features, self.backbone)
+            fams, conf = self.head.predict(x), self.head.confidence(x)
+        except Exception as exc:
+            log.warning("colour head failed on a batch, the model-free method answered: %s", exc)
+            return
+        name = self.head.describe()["name"]
+        for res, fam, c in zip(results, fams, conf, strict=True):
+            res["family_model_free"] = res["family"]
+            res["family"] = fam
+            res["family_model"] = name
+            res["family_confidence"] = None if not np.isfinite(c) else round(float(c), 4)
 
     def persist(self, lake, session, collection, image_id, result) -> None:  # type: ignore[override]
         from visionlake.fashion.models import FashionColour, FashionTag
@@ -43,13 +92,21 @@ class ColourAnalyser(Analyser):
         if not res:
             return
         session.execute(delete(FashionColour).where(FashionColour.image_id == image_id))
-        session.execute(delete(FashionTag).where(FashionTag.image_id == image_id, FashionTag.source == "colour"))
+        session.execute(delete(FashionTag).where(FashionTag.image_id == image_id,
+                                                 FashionTag.source.in_(COLOUR_SOURCES)))
         for c in res["colours"]:
             session.add(FashionColour(image_id=image_id, name=c["name"], family=c["family"], share=c["share"],
                                       hex=c["hex"]))
-        share = float(res["family_shares"].get(res["family"], 0.0))
-        session.add(FashionTag(image_id=image_id, attribute="colour", value=res["family"], confidence=share,
-                               region="whole", source="colour"))
+        learned = res.get("family_model", "model-free") != "model-free"
+        conf = res.get("family_confidence") if learned else None
+        if conf is None:
+            conf = float(res["family_shares"].get(res["family"], 0.0))
+        session.add(FashionTag(image_id=image_id, attribute="colour", value=res["family"], confidence=float(conf),
+                               region="whole", source="colour-head" if learned else "colour"))
+
+
+#: Tag sources the colour analyser writes: the model-free vote, or the collection's trained head.
+COLOUR_SOURCES = ("colour", "colour-head")
 
 
 class TaggerAnalyser(Analyser):

@@ -128,7 +128,9 @@ def collection_embeddings(lake: Lake, collection: str, label_column: str | None 
     ids = [r[0] for r in rows if r[0] in stored]
     metas = {r[0]: (r[1] or {}) for r in rows}
     if not ids:
-        raise NotFound(f"collection {collection!r} has no fashion embeddings yet; ingest it with a model first")
+        from visionlake.fashion.search import no_embeddings_message
+
+        raise NotFound(no_embeddings_message(collection))
     vecs = index.reconstruct(np.asarray(ids, dtype=np.int64))
     labels = [None if label_column is None else _label(metas[i].get(label_column)) for i in ids]
     return ids, vecs, labels

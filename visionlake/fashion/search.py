@@ -49,6 +49,14 @@ def space_dim(lake: Lake, collection: str) -> int | None:
     return int(head["dim"])
 
 
+def no_embeddings_message(collection: str) -> str:
+    """What to do about a fashion collection without embeddings. Re-ingesting photos already in the
+    catalog skips them as duplicates, so the way to embed them is ``analyse``, once a model is there."""
+    return (f"collection {collection!r} has no fashion embeddings yet; embed the photos it holds with "
+            f"`visionlake analyse -c {collection}` once a fashion model is available "
+            f"(`visionlake models fetch efficientnet-lite0` offline), or ingest photos with one")
+
+
 def open_space(lake: Lake, collection: str, dim: int | None = None) -> Any:
     """The collection's fashion index (NotFound when it has never been written, or no such collection)."""
     d = space_dim(lake, collection)
@@ -56,7 +64,7 @@ def open_space(lake: Lake, collection: str, dim: int | None = None) -> Any:
         lake.collection(collection)  # NotFound for an unknown collection (an index implies one exists)
         d = dim
     if d is None:
-        raise NotFound(f"collection {collection!r} has no fashion embeddings yet; ingest photos with a tagger model")
+        raise NotFound(no_embeddings_message(collection))
     return lake.index(collection, SPACE, d, "cosine")
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from visionlake.faces import cluster, gallery
-from visionlake.faces.identify import Gallery
+from visionlake.faces.identify import Gallery, pack_name
 from visionlake.faces.models import Face
 from visionlake.service.deps import (
     CollectionName,
@@ -50,6 +50,7 @@ class FaceBox(BaseModel):
 class DetectOut(BaseModel):
     width: int
     height: int
+    pack: str = Field(description="Face pack whose detector found these faces (the collection's, if one was named)")
     faces: list[FaceBox]
 
 
@@ -262,32 +263,64 @@ def identify_embeddings(st: Any, col: Any, vecs: np.ndarray, top: int, far: floa
     return out
 
 
-# ---------------------------------------------------------------------------------------------- routes
-@router.post("/faces/detect", response_model=DetectOut, responses=responses(*COMMON, 400, 413, 503),
-             summary="Find faces in a photo (boxes, landmarks, quality)")
-async def detect(st: State, who: Viewer, image: Annotated[UploadFile, File()]) -> dict[str, Any]:
+def _detect_out(found: dict[str, Any]) -> dict[str, Any]:
+    return {"width": found["width"], "height": found["height"], "pack": found["pack"],
+            "faces": [FaceBox(box=[int(v) for v in f.box], landmarks=[list(p) for p in f.landmarks],
+                              score=float(f.score), quality=float(f.quality)) for f in found["faces"]]}
+
+
+async def _detect(st: Any, who: Any, collection: str | None, image: UploadFile) -> dict[str, Any]:
+    """Detection with a collection's own pack (the detector its faces were found with), or the
+    lake's default pack when no collection is named."""
+    col = _faces_collection(st, collection, who) if collection else None
     data = await _read_image(st, image)
+    label = image.filename or "<upload>"
 
     def work() -> dict[str, Any]:
-        photo = gallery.read_photo(data, label=image.filename or "<upload>")
         with st.model_lock:
-            faces = _pipeline(st).detect(photo.image)
-        return {"width": photo.width, "height": photo.height,
-                "faces": [FaceBox(box=[int(v) for v in f.box], landmarks=[list(p) for p in f.landmarks],
-                                  score=float(f.score), quality=float(f.quality)) for f in faces]}
+            if col is not None:
+                return _detect_out(_gallery(st, col).detect(data, label=label))
+            photo = gallery.read_photo(data, label=label)
+            pipe = _pipeline(st)
+            return _detect_out({"width": photo.width, "height": photo.height, "pack": pack_name(pipe),
+                                "faces": pipe.detect(photo.image)})
 
     return await run_blocking(work, timeout=st.limits.request_timeout_s)
 
 
-@router.post("/faces/verify", response_model=VerifyOut, responses=responses(*COMMON, 400, 413, 503),
+# ---------------------------------------------------------------------------------------------- routes
+@router.post("/faces/detect", response_model=DetectOut, responses=responses(*COMMON, 400, 404, 413, 503),
+             summary="Find faces in a photo (boxes, landmarks, quality)")
+async def detect(st: State, who: Viewer, image: Annotated[UploadFile, File()],
+                 collection: Annotated[str | None, Form(
+                     max_length=200, description="Detect with this faces collection's pack "
+                     "(default: the lake's default pack)")] = None) -> dict[str, Any]:
+    return await _detect(st, who, collection, image)
+
+
+@router.post("/collections/{collection}/faces/detect", response_model=DetectOut,
+             responses=responses(*COMMON, 400, 404, 413, 503),
+             summary="Find faces in a photo with the collection's own pack (boxes, landmarks, quality)")
+async def detect_in(collection: CollectionName, st: State, who: Viewer,
+                    image: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    return await _detect(st, who, collection, image)
+
+
+@router.post("/faces/verify", response_model=VerifyOut, responses=responses(*COMMON, 400, 404, 413, 503),
              summary="1:1 verification of the largest face of two photos (audited)")
 async def verify(st: State, who: Viewer, a: Annotated[UploadFile, File()], b: Annotated[UploadFile, File()],
-                 far: Far = 1e-3, threshold: Threshold = None) -> dict[str, Any]:
+                 far: Far = 1e-3, threshold: Threshold = None,
+                 collection: Annotated[str | None, Form(
+                     max_length=200, description="Compare with this faces collection's pack and its calibrated "
+                     "thresholds (default: the lake's default pack)")] = None) -> dict[str, Any]:
+    col = _faces_collection(st, collection, who) if collection else None
     da, db = await _read_image(st, a), await _read_image(st, b)
 
     def work() -> dict[str, Any]:
         with st.model_lock:
-            return gallery.verify(da, db, far=far, threshold=threshold, lake=st.lake, actor=who.actor)
+            pipe = _gallery(st, col).pipeline if col is not None else None
+            return gallery.verify(da, db, far=far, threshold=threshold, lake=st.lake, pipeline=pipe,
+                                  actor=who.actor)
 
     return await run_blocking(work, timeout=st.limits.request_timeout_s)
 

@@ -67,6 +67,7 @@ class ColourOut(BaseModel):
 class TagResult(BaseModel):
     tags: list[TagOut]
     colour_family: str
+    colour_model: str = "model-free"  # or the collection's trained colour head ("colour-head ...")
     colours: list[ColourOut]
 
 
@@ -176,7 +177,8 @@ async def search_image(
              summary="Tag a photo with the collection's model, trained heads and colour names")
 async def tag(collection: CollectionName, st: State, who: Viewer, image: Annotated[UploadFile, File()]
               ) -> dict[str, Any]:
-    from visionlake.fashion.colour import analyse_colours
+    from visionlake.analysers.base import DecodedImage, WorkerContext
+    from visionlake.fashion.analyser import ColourAnalyser
     from visionlake.fashion.tagger import FashionTagger, load_heads
 
     col = _fashion_collection(st, collection, who)
@@ -185,9 +187,14 @@ async def tag(collection: CollectionName, st: State, who: Viewer, image: Annotat
     def work() -> dict[str, Any]:
         tagger = FashionTagger(_model(st, col), heads=load_heads(st.lake.collection_dir(collection) / "heads"))
         _emb, tags = tagger.tag([pil])
-        colours = analyse_colours(pil)
-        return {"tags": [t.to_dict() for t in tags[0]], "colour_family": colours.family,
-                "colours": [c.__dict__ for c in colours.colours]}
+        # the same colour answer as ingestion: the collection's trained colour head when it has one
+        ctx = WorkerContext(st.lake.root, collection, st.lake.collection_dir(collection))
+        res = ColourAnalyser().analyse([DecodedImage(image.filename or "photo", "", pil)], ctx)[0]
+        colours = res["colour"]
+        if colours is None:
+            raise ApiError(400, "bad_input", f"cannot analyse the colours of this photo: {res.get('error')}")
+        return {"tags": [t.to_dict() for t in tags[0]], "colour_family": colours["family"],
+                "colour_model": colours["family_model"], "colours": colours["colours"]}
 
     return await run_blocking(work, timeout=st.limits.request_timeout_s)
 
