@@ -60,7 +60,8 @@ class Lake:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._cipher = None
         self._indexes: dict[tuple[str, str], Any] = {}
-        self._headers: dict[Path, tuple[int, dict[str, Any]]] = {}
+        self._headers: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._header_paths: dict[tuple[str, str], str] = {}
         self._resyncing: set[tuple[str, str]] = set()
         self._rebuilt: set[tuple[str, str]] = set()
         from visionlake.keyring import register
@@ -226,6 +227,18 @@ class Lake:
         for key in [k for k in self._indexes if k[0] == collection and (space is None or k[1] == space)]:
             self._indexes.pop(key).close()
 
+    def index_header_path(self, collection: str, space: str) -> str:
+        """Path of a FAISS index's ``index.json`` (the file every save replaces, so its modification
+        time says when the index last changed), as a string and remembered: hot paths stat it on
+        every request, and building it through ``pathlib`` cost more than the ``stat`` itself."""
+        key = (collection, space)
+        path = self._header_paths.get(key)
+        if path is None:
+            if len(self._header_paths) > 10_000:
+                self._header_paths.clear()
+            path = self._header_paths[key] = os.fspath(self.collection_dir(collection) / "index" / space / "index.json")
+        return path
+
     def index_header(self, collection: str, space: str) -> dict[str, Any] | None:
         """What an index of a collection is (engine, kind, dim, count...), without loading its vectors.
 
@@ -234,13 +247,14 @@ class Lake:
         """
         engine = self.settings.get("index", "faiss")
         if engine == "faiss":
-            path = self.collection_dir(collection) / "index" / space / "index.json"
+            key = self.index_header_path(collection, space)
             try:
-                mtime = path.stat().st_mtime_ns
+                mtime = os.stat(key).st_mtime_ns
             except FileNotFoundError:
                 return None
-            cached = self._headers.get(path)
+            cached = self._headers.get(key)
             if cached is None or cached[0] != mtime:
+                path = Path(key)
                 try:
                     header = json.loads(path.read_text())
                     if not isinstance(header, dict) or "dim" not in header:
@@ -250,7 +264,7 @@ class Lake:
                 header.pop("metadata", None)
                 header["space"] = space
                 cached = (mtime, header)
-                self._headers[path] = cached
+                self._headers[key] = cached
             return dict(cached[1])
         from visionlake.index.milvus_index import existing_dim
 

@@ -50,7 +50,7 @@ def milvus_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         client.close()
 
 
-BACKENDS = ["faiss-flat", "faiss-ivf", "faiss-ivfpq", "milvus-lite"]
+BACKENDS = ["faiss-flat", "faiss-ivf", "faiss-ivfpq", "faiss-pqfs", "milvus-lite"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -154,6 +154,23 @@ def test_filter_restricts_hits_and_narrow_filters_return_enough(make: Callable[.
     assert ix.search(q, k=5, where={"nosuchfield": "x"}) == [[]]
 
 
+def test_a_filter_asked_again_sees_every_metadata_change(make: Callable[..., VectorIndex]) -> None:
+    """FAISS remembers the ids of a filter between queries: adds, removals and relabels must show."""
+    ix, ids, vecs = _filled(make)
+    q = vecs[:1]
+    person17 = {int(i) for i in ids if (i - 1000) % 30 == 17}
+    assert {h.id for h in ix.search(q, k=50, where={"person": 17})[0]} == person17
+    ix.add([5000], vecs[1:2], [{"person": 17}])  # a new face of person 17
+    assert {h.id for h in ix.search(q, k=50, where={"person": 17})[0]} == person17 | {5000}
+    moved = int(ids[10])  # relabelled from person 10 to person 17
+    ix.add([moved], vecs[10:11], [{"person": 17}])
+    assert {h.id for h in ix.search(q, k=50, where={"person": "17"})[0]} == person17 | {5000, moved}
+    assert moved not in {h.id for h in ix.search(q, k=50, where={"person": 10})[0]}
+    gone = sorted(person17)[:3]
+    ix.remove(gone + [5000])
+    assert {h.id for h in ix.search(q, k=50, where={"person": 17})[0]} == (person17 - set(gone)) | {moved}
+
+
 def test_remove_really_removes_also_after_save_and_reopen(make: Callable[..., VectorIndex]) -> None:
     ix, ids, vecs = _filled(make)
     gone = [int(i) for i in ids[:20]]
@@ -219,7 +236,8 @@ def test_describe_names_engine_kind_and_count(make: Callable[..., VectorIndex]) 
     d = ix.describe()
     assert d["count"] == N and d["dim"] == DIM
     assert d["engine"] in ("faiss", "milvus-lite")
-    want_kind = {"faiss-flat": "flat", "faiss-ivf": "ivf", "faiss-ivfpq": "ivfpq", "milvus-lite": "hnsw"}
+    want_kind = {"faiss-flat": "flat", "faiss-ivf": "ivf", "faiss-ivfpq": "ivfpq", "faiss-pqfs": "pqfs",
+                 "milvus-lite": "hnsw"}
     assert d["kind"] == want_kind[make.backend]  # type: ignore[attr-defined]
 
 

@@ -218,3 +218,78 @@ def test_query_runner_moves_slow_queries_to_threads():
     # fast: first run in a thread, then inline, but not when the caller says it is cold
     assert where[:4] == [False, True, True, False]
     assert where[4:] == [False, False, False]  # slow: never on the event loop
+
+
+def test_pool_threads_search_with_the_service_thread_count():
+    """OpenMP keeps its team size per thread: setting it in the main thread only left every pool
+    thread at all cores, and a single-query FAISS search there cost ~4x the CPU (spinning teams)."""
+    import asyncio
+
+    faiss = pytest.importorskip("faiss")  # an optional backend, not one of our modules
+    from visionlake.service.limits import configure_search_threads, run_blocking
+
+    async def in_pool() -> int:
+        return await run_blocking(faiss.omp_get_max_threads, timeout=10)
+
+    try:
+        for n in (3, 1):  # 3: differs from the default on 1- and 2-core machines too
+            configure_search_threads(n)
+            assert faiss.omp_get_max_threads() == n
+            assert asyncio.run(in_pool()) == n
+    finally:
+        configure_search_threads(1)
+
+
+def test_no_request_path_can_reach_routes_of_two_routers(tmp_path):
+    """The app matches the hot routers first (a cost choice): that is only safe while no path fits
+    routes of two routers, so the order can never change which route answers."""
+    app = create_app(tmp_path / "lake", job_workers=0)
+    routers = [r.original_router for r in app.router.routes if hasattr(r, "original_router")]
+    assert len(routers) >= 7
+
+    def overlap(a: str, b: str) -> bool:
+        sa, sb = a.strip("/").split("/"), b.strip("/").split("/")
+        assert not any(":path" in s for s in sa + sb)  # one segment per parameter
+        return len(sa) == len(sb) and all(x == y or x.startswith("{") or y.startswith("{")
+                                          for x, y in zip(sa, sb, strict=True))
+
+    assert overlap("/collections/{c}/people/{p}", "/collections/x/people/forget")  # the check itself works
+    for i, mine in enumerate(routers):
+        for j, other in enumerate(routers):
+            if i < j:
+                clash = [(r.path, o.path) for r in mine.routes for o in other.routes if overlap(r.path, o.path)]
+                assert not clash, clash
+
+
+def test_a_serving_process_takes_what_a_cold_query_loaded_out_of_the_collectors_scans():
+    """Full garbage collections walked every object of the loaded indexes (~190 ms with the event
+    loop stopped, several per minute under load); a server freezes what stays after a cold query."""
+    import asyncio
+    import gc
+
+    from visionlake.service import heap
+
+    runner = QueryRunner()
+    kept: list[list[dict[str, list[int]]]] = []
+
+    def load() -> int:  # a query that loads long-lived data (an index's metadata, say)
+        kept.append([{"person_ids": [i]} for i in range(1000)])
+        return len(kept[-1])
+
+    def scanned(obj: object) -> bool:  # frozen objects are in no generation the collector walks
+        return any(o is obj for o in gc.get_objects())
+
+    gc.unfreeze()
+    try:
+        assert not heap.settle() and gc.get_freeze_count() == 0  # not a server: the collector as usual
+        heap.enable()
+        assert asyncio.run(runner.run("q", load, timeout=10, warm=True)) == 1000
+        assert scanned(kept[0][0])  # a warm query settles nothing
+        assert asyncio.run(runner.run("q", load, timeout=10, warm=False)) == 1000
+        assert gc.get_freeze_count() > 0
+        assert not scanned(kept[0][0]) and not scanned(kept[1][-1])  # out of every later scan...
+        gc.collect()
+        assert kept[1][-1] == {"person_ids": [999]}  # ...and still alive
+    finally:
+        heap.enable(False)
+        gc.unfreeze()

@@ -234,30 +234,32 @@ def sample_distractors(model: dict[str, np.ndarray], n: int, per_identity: int =
     return out
 
 
-#: above this many bytes of full float32 vectors, the bench's automatic index is IVF with 8-bit scalar
-#: quantisation (512-d ArcFace templates at 1M are 2 GB as floats, 0.5 GB as SQ8)
-FULL_VECTOR_BUDGET = 1 << 30
-
-
 def bench_kind(n: int, dim: int, kind: str = "auto") -> str:
-    """The index kind the bench uses: the lake's automatic policy, bounded by memory for wide vectors."""
+    """The index kind the bench uses: the lake's automatic policy for ``n`` vectors of ``dim``
+    dimensions (wide templates get ``ivfsq8r`` past 1 GB of floats), unless forced."""
     from visionlake.index.faiss_index import choose_kind
 
-    if kind != "auto":
-        return kind
-    auto = choose_kind(n)
-    if auto == "ivf" and n * dim * 4 > FULL_VECTOR_BUDGET:
-        return "ivfsq8"
-    return auto
+    return choose_kind(n, dim=dim) if kind == "auto" else kind
+
+
+#: Distractors generated per chunk: float64 temporaries of 25k x 512 are ~100 MB each, so the
+#: generator stays far below the index in peak RSS (100k chunks added ~1.5 GB of peak).
+DISTRACTOR_STEP = 25_000
+#: Vectors the IVF coarse quantizer (and SQ8 ranges) are trained on.
+TRAIN_SAMPLE = 200_000
 
 
 def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dlib", workers: int = 2,
                  kind: str = "auto", nlist: int | None = None, nprobe: int | None = None,
                  queries: int = 1000, log: Any = None, gallery_jitters: int = 0,
-                 layer_probes: int = 200) -> dict[str, Any]:
+                 layer_probes: int = 200, nprobe_sweep: list[int] | None = None,
+                 rerank_sweep: list[int] | None = None) -> dict[str, Any]:
     """The measurements of ``bench identify`` (see the command's help); ``layer_probes`` > 0 adds
     ``through_layers``: per-probe latency through the Gallery object and the service
-    (:mod:`visionlake.bench.identify_layers`) on a lake holding the real gallery."""
+    (:mod:`visionlake.bench.identify_layers`) on a lake holding the real gallery; ``nprobe_sweep``
+    adds ``sweep``: those settings on the same built index, chosen on the validation half of the
+    probes and reported on the test half (:mod:`visionlake.bench.identify_sweep`); ``rerank_sweep``
+    does the same for the re-rank pool of the kinds that have one (``rerank_sweep``)."""
 
     from visionlake.index.faiss_index import FaissIndex
 
@@ -280,7 +282,9 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
 
     # rank-1 without distractors (exact)
     sims = p_vecs @ g_vecs.T
-    rank1_clean = float(np.mean(g_labels[sims.argmax(axis=1)] == p_labels))
+    right_clean = g_labels[sims.argmax(axis=1)] == p_labels
+    rank1_clean = float(np.mean(right_clean))
+    del sims
 
     # realistic distractors: fitted on the real embeddings, generated and indexed chunk by chunk
     import faiss as _faiss
@@ -294,24 +298,43 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
     total = n_real + int(distractors)
     chosen = bench_kind(total, dim, kind)
     index = FaissIndex(None, dim=dim, metric="cosine", kind=chosen, nprobe=nprobe)
-    chunks = iter_distractors(model, distractors) if distractors else iter(())
-    first = next(chunks, np.zeros((0, dim), np.float32))
-    realism = _realism(vecs[ok], labels_all[ok], first)
+    chunks = iter_distractors(model, distractors, step=DISTRACTOR_STEP) if distractors else iter(())
     gen_s = 0.0
+    t1 = time.perf_counter()
+    pending: list[np.ndarray] = []  # the first chunks: training sample, then indexed like the rest
+    while sum(len(c) for c in pending) < TRAIN_SAMPLE - len(g_vecs):
+        nxt = next(chunks, None)
+        if nxt is None:
+            break
+        pending.append(nxt)
+    gen_first_s = time.perf_counter() - t1
+    realism = _realism(vecs[ok], labels_all[ok], pending[0] if pending else np.zeros((0, dim), np.float32))
     t0 = time.perf_counter()
     g32 = np.ascontiguousarray(g_vecs, dtype=np.float32)
     if chosen == "flat":
         index.train("flat", g32[:0])
     else:
         nl = nlist or choose_nlist(total)
-        sample = np.vstack([g32, first[: max(0, 200_000 - n_real)]])
+        sample = np.vstack([g32, *pending])[:TRAIN_SAMPLE]
         index.train(chosen, sample, nlist=nl)
+        del sample
     index._add_vectors(np.arange(n_real, dtype=np.int64), index._prep(g32))
     # exact top-1 over the same vectors, block by block (no second copy of the gallery)
     best_s, best_i = _faiss.knn(np.ascontiguousarray(p_vecs), g32, 1, _faiss.METRIC_INNER_PRODUCT)
     best_s, best_i = best_s[:, 0].copy(), best_i[:, 0].astype(np.int64)
+    best_v = g32[best_i].copy()  # the exact top-1 vectors (the sweep asks which list holds them)
     start = n_real
-    chunk = first
+
+    def next_chunk() -> np.ndarray:
+        nonlocal gen_s
+        if pending:
+            return pending.pop(0)
+        t = time.perf_counter()
+        out = next(chunks, np.zeros((0, dim), np.float32))
+        gen_s += time.perf_counter() - t
+        return out
+
+    chunk = next_chunk()
     while len(chunk):
         ids = np.arange(start, start + len(chunk), dtype=np.int64)
         index._add_vectors(ids, index._prep(chunk))
@@ -319,11 +342,11 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
         better = d[:, 0] > best_s
         best_s[better] = d[better, 0]
         best_i[better] = i[better, 0] + start
+        best_v[better] = chunk[i[better, 0]]
         start += len(chunk)
-        t1 = time.perf_counter()
-        chunk = next(chunks, np.zeros((0, dim), np.float32))
-        gen_s += time.perf_counter() - t1
+        chunk = next_chunk()
     build_s = time.perf_counter() - t0 - gen_s
+    gen_s += gen_first_s
     exact_top = best_i
     if log:
         log(f"index built: {index.describe()} in {build_s:.1f}s")
@@ -349,6 +372,20 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
     rank1 = rank1_of(approx_top)
     rank1_exact = rank1_of(exact_top)
     desc = index.describe()
+    from visionlake.bench.identify_sweep import _rank1, half_scores, sweep_nprobe, validation_mask
+
+    val = validation_mask(p_labels)
+    halves = {half: half_scores(approx_top, exact_top, right_clean, n_real, g_labels, p_labels, m)
+              for half, m in (("validation", val), ("test", ~val))}
+    for half, m in (("validation", val), ("test", ~val)):
+        halves[half]["rank1_exact"] = round(float(_rank1(exact_top, n_real, g_labels, p_labels)[m].mean()), 4)
+    sweep = rerank_out = None
+    if nprobe_sweep and index.kind != "flat":
+        sweep = sweep_nprobe(index, p_vecs, p_labels, g_labels, n_real, exact_top, best_v, right_clean,
+                             nprobe_sweep, queries=min(queries, 300), log=log)
+    if rerank_sweep and index._rerank is not None:
+        rerank_out = sweep_nprobe(index, p_vecs, p_labels, g_labels, n_real, exact_top, best_v, right_clean,
+                                  rerank_sweep, queries=min(queries, 300), log=log, param="rerank")
     layers = None
     if layer_probes > 0:
         layers = _layers(g_vecs, g_labels, p_vecs[q_rows[:layer_probes]], list(p_labels[q_rows[:layer_probes]]),
@@ -375,7 +412,11 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
         "distractor_generation_s": round(gen_s, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "index": {"kind": desc["kind"], "nlist": desc["nlist"], "nprobe": desc["nprobe"],
+                  "rerank_pool": index.rerank_pool(1) if index._rerank is not None else None,
                   "bytes_in_ram": desc.get("bytes_in_ram")},
+        "halves": halves,
+        "sweep": sweep,
+        "rerank_sweep": rerank_out,
         "distractor_realism": realism,
         "through_layers": layers,
     }

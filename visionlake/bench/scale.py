@@ -199,7 +199,7 @@ def run_engine(engine: str, n: int, gen: FaceLikeGenerator, probes: np.ndarray, 
     t_build = 0.0
     if engine == "faiss":
         ix: Any = FaissIndex(workdir / "faiss", dim=gen.dim, kind=kind, nprobe=nprobe)
-        chosen = choose_kind(n) if kind == "auto" else kind
+        chosen = choose_kind(n, dim=gen.dim) if kind == "auto" else kind
         if chosen != "flat":
             sample = gen.draw(min(n, max(train_n, 40 * choose_nlist(n))), seed=777)
             t0 = time.perf_counter()

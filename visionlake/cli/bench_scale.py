@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         dim: Annotated[int, typer.Option(help="Template dimension (dlib: 128).")] = 128,
         index: Annotated[str, typer.Option(help="faiss, milvus-lite, or both comma-separated.")] = "faiss",
         probes: Annotated[int, typer.Option(help="Held-out queries scored against exact search.")] = 1000,
-        kind: Annotated[str, typer.Option(help="FAISS kind: auto, flat, ivf, ivfsq8, ivfpq.")] = "auto",
+        kind: Annotated[str, typer.Option(help="FAISS kind: auto, flat, ivf, ivfsq8, ivfsq8r, ivfpq.")] = "auto",
         nprobe: Annotated[int | None, typer.Option(help="IVF lists probed (default: the index's).")] = None,
         milvus_vectors: Annotated[int | None, typer.Option(
             help="Cap for the Milvus Lite run (default: --vectors).")] = None,

@@ -23,12 +23,12 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select, text
 
 from visionlake.areas import AREAS
-from visionlake.service import access_log
+from visionlake.service import access_log, heap
 from visionlake.service.deps import Caller, State
 from visionlake.service.docs_pages import install_docs
 from visionlake.service.errors import COMMON, install_error_handlers, responses
 from visionlake.service.jobs import JobRunner
-from visionlake.service.limits import BodySizeLimit, ServiceLimits
+from visionlake.service.limits import BodySizeLimit, ServiceLimits, configure_search_threads
 from visionlake.service.metrics import Metrics, MetricsMiddleware
 from visionlake.service.schemas import Health
 from visionlake.service.state import ServiceState
@@ -50,6 +50,12 @@ SECURITY_HEADERS: dict[bytes, bytes] = {
     b"cross-origin-opener-policy": b"same-origin",
     b"cross-origin-resource-policy": b"same-origin",
 }
+
+
+#: Areas whose routers are matched first (their routes answer most requests; see create_app).
+HOT_AREAS = ("fashion", "faces")
+#: Order of the sections of /docs and /redoc (independent of the order routes are matched in).
+DOC_TAGS = ("collections", "ingestion", "faces", "fashion", "trends", "audit", "admin", "service")
 
 
 class SecurityHeaders:
@@ -120,6 +126,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         access_log.install()  # again: uvicorn configures its loggers after create_app
         st.jobs.start()
+        heap.settle()  # modules, routes and schemas: alive for good, never worth a GC scan
         t = threading.Thread(target=_retention_loop, args=(st, stop, retention_interval_s), daemon=True,
                              name="visionlake-retention")
         t.start()
@@ -140,6 +147,7 @@ def create_app(
             "nonexistent (404). Errors are `{\"error\": {\"code\", \"message\"}}`."
         ),
         lifespan=lifespan,
+        openapi_tags=[{"name": t} for t in DOC_TAGS],
         docs_url=None,  # served from installed files by install_docs (no CDN)
         redoc_url=None,
     )
@@ -151,11 +159,21 @@ def create_app(
 
     from visionlake.service.routes import admin, audit, collections, ingest
 
+    # FastAPI tries the included routers in order and scans every router before the one that
+    # matches, route by route, on every request: the routers of the hot queries (fashion search,
+    # identify by embedding) go first. No path can match routes of two routers (each router has its
+    # own literal segment after /collections/{collection}/), so the order changes the cost only;
+    # the docs keep their order through ``openapi_tags``.
+    area_routers = {area.name: importlib.import_module(area.routes).router for area in AREAS}
+    first = [name for name in HOT_AREAS if name in area_routers]
+    for name in first:
+        app.include_router(area_routers[name])
     app.include_router(collections.router)
     app.include_router(ingest.router)
     areas: dict[str, bool] = {}
     for area in AREAS:
-        app.include_router(importlib.import_module(area.routes).router)
+        if area.name not in first:
+            app.include_router(area_routers[area.name])
         areas[area.name] = True
     app.include_router(audit.router)
     app.include_router(admin.router)
@@ -194,19 +212,19 @@ def app_from_env() -> FastAPI:
     ingest roots from ``VISIONLAKE_INGEST_ROOTS`` and job worker processes from
     ``VISIONLAKE_SERVE_JOB_WORKERS``. Each worker process builds its own app (and caches)."""
     jobs = os.environ.get("VISIONLAKE_SERVE_JOB_WORKERS")
+    heap.enable()  # a served worker process (see visionlake.service.heap)
     return create_app(None, job_workers=int(jobs) if jobs else None)
 
 
 def _single_threaded_search() -> None:
-    """One OpenMP thread per FAISS search: the server runs many single-query searches at once, and
-    OpenMP teams per query oversubscribe the cores (measured 35 ms vs ~1 ms per 20k search under load).
-    ``VISIONLAKE_SEARCH_THREADS`` overrides."""
+    """One OpenMP thread per FAISS search, in the event loop's thread and in every pool thread: the
+    server runs many single-query searches at once, and OpenMP teams per query oversubscribe the cores
+    (measured 35 ms vs ~1 ms per 20k search under load). ``VISIONLAKE_SEARCH_THREADS`` overrides."""
     try:
-        import faiss
-
-        faiss.omp_set_num_threads(int(os.environ.get("VISIONLAKE_SEARCH_THREADS", "1")))
-    except (ImportError, ValueError):
-        pass
+        n = int(os.environ.get("VISIONLAKE_SEARCH_THREADS", "1"))
+    except ValueError:
+        n = 1
+    configure_search_threads(max(1, n))
 
 
 def _mount_ui(app: FastAPI) -> None:

@@ -27,6 +27,11 @@ _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
 
+def service_state(request: Request) -> ServiceState:
+    """The app's :class:`ServiceState` (what the ``State`` dependency gives, without a dependency)."""
+    return request.app.state.service
+
+
 async def get_state(request: Request) -> ServiceState:
     return request.app.state.service
 
@@ -34,12 +39,22 @@ async def get_state(request: Request) -> ServiceState:
 State = Annotated[ServiceState, Depends(get_state)]
 
 
-async def principal(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    header: Annotated[str | None, Depends(_header)],
-) -> Principal:
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+KeyHeader = Annotated[str | None, Depends(_header)]
+
+
+async def principal(request: Request, bearer: Bearer, header: KeyHeader) -> Principal:
     """The caller's key, checked and rate limited; 401 without a valid key, 429 over the rate."""
+    return await _authenticate(request, bearer, header)
+
+
+async def _authenticate(request: Request, bearer: HTTPAuthorizationCredentials | None, header: str | None
+                        ) -> Principal:
+    """:func:`principal`, once per request: a route that needs two of the dependencies built on it
+    (``Caller`` and ``Viewer``, say) checks the key and takes a rate token only once."""
+    done = getattr(request.state, "principal", None)
+    if done is not None:
+        return done
     st: ServiceState = request.app.state.service
     presented = header or (bearer.credentials if bearer else None)
     if not presented:
@@ -79,9 +94,14 @@ Caller = Annotated[Principal, Depends(principal)]
 
 
 def require(role: str) -> Callable[..., Principal]:
-    """Dependency: the caller must hold ``role`` or a higher one (403 otherwise)."""
+    """Dependency: the caller must hold ``role`` or a higher one (403 otherwise).
 
-    async def _check(who: Caller) -> Principal:
+    It checks the key itself (the same :func:`_authenticate` as :data:`Caller`, with the same two
+    security schemes) rather than depending on ``Caller``: one level less of dependency solving on
+    every request, which FastAPI charges ~0.1 ms of CPU for."""
+
+    async def _check(request: Request, bearer: Bearer, header: KeyHeader) -> Principal:
+        who = await _authenticate(request, bearer, header)
         if not who.has_role(role):
             raise ApiError(403, "forbidden", f"this needs the {role} role; the key has {who.role}")
         return who

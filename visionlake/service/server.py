@@ -128,22 +128,30 @@ def check_port(host: str, port: int) -> None:
             raise
 
 
+def server_settings() -> dict[str, Any]:
+    """The uvicorn settings of ``visionlake serve`` besides address and logging: the guarded protocol
+    and the limits above (``visionlake bench api`` serves with the same ones)."""
+    return {"http": GuardedH11Protocol, "timeout_keep_alive": KEEP_ALIVE_S,
+            "h11_max_incomplete_event_size": MAX_HEAD_BYTES, "limit_concurrency": MAX_CONNECTIONS}
+
+
 def uvicorn_config(app: Any, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
                    **extra: Any) -> Any:
     """A ``uvicorn.Config`` with the guarded protocol and the limits above."""
     import uvicorn
 
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level, http=GuardedH11Protocol,
-                          timeout_keep_alive=KEEP_ALIVE_S, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
-                          limit_concurrency=MAX_CONNECTIONS, **extra)
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, **server_settings(), **extra)
 
 
 def run(app: Any, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
     """Serve until interrupted (``visionlake serve``)."""
     import uvicorn
 
+    from visionlake.service import heap
+
     check_port(host, port)
+    heap.enable()
     uvicorn.Server(uvicorn_config(app, host, port, log_level)).run()
 
 
-__all__ = ["GuardedH11Protocol", "PortInUse", "check_port", "run", "uvicorn_config"]
+__all__ = ["GuardedH11Protocol", "PortInUse", "check_port", "run", "server_settings", "uvicorn_config"]

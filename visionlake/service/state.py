@@ -8,6 +8,7 @@ another worker, an ingestion job or the CLI is seen on the next request.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import defaultdict
@@ -143,7 +144,7 @@ class ServiceState:
     # ------------------------------------------------------------------ index freshness
     def _index_mtime(self, collection: str, space: str) -> int | None:
         try:
-            return (self.lake.collection_dir(collection) / "index" / space / "index.json").stat().st_mtime_ns
+            return os.stat(self.lake.index_header_path(collection, space)).st_mtime_ns
         except OSError:
             return None
 

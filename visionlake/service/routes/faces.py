@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -29,6 +29,7 @@ from visionlake.service.deps import (
     Viewer,
     find_collection,
     lake_file,
+    service_state,
 )
 from visionlake.service.errors import COMMON, ApiError, responses
 from visionlake.service.limits import check_image_pixels, run_blocking
@@ -351,8 +352,9 @@ async def identify(
 @router.post("/collections/{collection}/faces/identify-embedding", response_model=IdentifyOut,
              responses=responses(*COMMON, 400, 404),
              summary="Identify pre-computed face templates (no photo; audited)")
-async def identify_embedding(collection: CollectionName, body: EmbeddingQuery, st: State, who: Viewer
+async def identify_embedding(collection: CollectionName, body: EmbeddingQuery, request: Request, who: Viewer
                              ) -> dict[str, Any]:
+    st = service_state(request)  # not the State dependency: one level less to solve on the hottest route
     col = _faces_collection(st, collection, who)
     lens = {len(e) for e in body.embeddings}
     if len(lens) != 1 or 0 in lens or max(lens) > 4096:

@@ -13,14 +13,14 @@ import threading
 from collections import Counter
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from visionlake.catalog.models import Image
-from visionlake.service.deps import CollectionName, State, Viewer, find_collection
+from visionlake.service.deps import CollectionName, State, Viewer, find_collection, service_state
 from visionlake.service.errors import COMMON, ApiError, responses
-from visionlake.service.limits import check_image_pixels, run_blocking
+from visionlake.service.limits import check_image_pixels, run_blocking, search_threads
 from visionlake.service.routes.collections import check_where_keys, parse_where
 
 router = APIRouter(tags=["fashion"])
@@ -98,9 +98,12 @@ def _model(st: Any, col: Any) -> Any:
     key = _model_key(col)
     with _model_lock:
         if key not in st.fashion_models:  # the model the collection was embedded with (FashionSigLIP or backbone)
+            # one intra-op thread, like FAISS: a second one spin-waits after every query (about
+            # doubling the CPU of a text query) and competes with the other requests for the cores
             st.fashion_models[key] = choose_model(ref, opts.get("backend", "onnx"),
                                                   quantized=bool(opts.get("quantized")),
-                                                  recorded=(col.settings or {}).get(MODEL_SETTING))
+                                                  recorded=(col.settings or {}).get(MODEL_SETTING),
+                                                  threads=search_threads())
         return st.fashion_models[key]
 
 
@@ -127,9 +130,10 @@ async def _image(st: Any, upload: UploadFile) -> Any:
 
 @router.post("/collections/{collection}/fashion/search", response_model=SearchOut,
              responses=responses(*COMMON, 400, 404, 503), summary="Search looks by words or by a catalog image")
-async def search_text(collection: CollectionName, body: SearchIn, st: State, who: Viewer) -> dict[str, Any]:
+async def search_text(collection: CollectionName, body: SearchIn, request: Request, who: Viewer) -> dict[str, Any]:
     from visionlake.fashion.search import search
 
+    st = service_state(request)  # not the State dependency: one level less to solve on a hot route
     col = _fashion_collection(st, collection, who)
     if (body.text is None) == (body.image_id is None):
         raise ApiError(400, "bad_input", "give exactly one of text or image_id")
