@@ -75,6 +75,83 @@ def test_warp_affine_identity_keeps_pixels():
     assert np.abs(out.astype(int) - arr.astype(int)).max() <= 1
 
 
+def _cv2_warp_reference(src: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """cv2.warpAffine's definition in NumPy: dst(x, y) = bilinear src at M^-1 (x, y), pixel centres on
+    integer coordinates. Returns the float result and where all four source taps are inside."""
+    w, h = size
+    inv = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(float)
+    sx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+    sy = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+    rows, cols = src.shape[:2]
+    inside = (x0 >= 0) & (y0 >= 0) & (x0 + 1 < cols) & (y0 + 1 < rows)
+    x0, y0 = np.clip(x0, 0, cols - 2), np.clip(y0, 0, rows - 2)
+    s = src.astype(float)
+    out = (s[y0, x0] * (1 - fx) * (1 - fy) + s[y0, x0 + 1] * fx * (1 - fy)
+           + s[y0 + 1, x0] * (1 - fx) * fy + s[y0 + 1, x0 + 1] * fx * fy)
+    return out, inside
+
+
+def test_warp_affine_matches_cv2_pixel_centres():
+    """ArcFace models were trained on cv2.warpAffine crops; ours must equal them, not be 0.5 px off."""
+    src = np.random.default_rng(1).integers(0, 256, size=(40, 50, 3), dtype=np.uint8)
+    a, s = np.deg2rad(23.0), 1.7
+    m = np.array([[s * np.cos(a), -s * np.sin(a), 3.3], [s * np.sin(a), s * np.cos(a), -20.1]])
+    ref, inside = _cv2_warp_reference(src, m, (60, 45))
+    assert inside.sum() > 1000
+    ours = np.asarray(warp_affine(Image.fromarray(src), m, (60, 45))).astype(float)
+    assert np.abs(ours - ref)[inside].max() <= 1.0  # 8-bit rounding only
+    old = np.asarray(warp_affine(Image.fromarray(src), m, (60, 45), centres="pil")).astype(float)
+    assert np.abs(old - ref)[inside].mean() > 5.0  # Pillow's own convention is visibly off
+
+
+def test_warp_affine_puts_a_known_point_where_cv2_does():
+    """A single bright source pixel at (10, 7) under a 2x scale lands at output (20, 14) in cv2's
+    convention (Pillow's own would put it at (20.5, 14.5))."""
+    src = np.zeros((20, 20), dtype=np.uint8)
+    src[7, 10] = 255
+    out = np.asarray(warp_affine(Image.fromarray(src), np.array([[2.0, 0, 0], [0, 2.0, 0]]), (40, 40))).astype(float)
+    assert out[14, 20] == 255
+    ys, xs = np.mgrid[0:40, 0:40]
+    assert abs((xs * out).sum() / out.sum() - 20) < 1e-6 and abs((ys * out).sum() / out.sum() - 14) < 1e-6
+
+
+def test_warp_affine_rejects_an_unknown_convention():
+    with pytest.raises(ValueError, match="centres"):
+        warp_affine(Image.new("RGB", (4, 4)), np.array([[1.0, 0, 0], [0, 1.0, 0]]), (4, 4), centres="opencv")
+
+
+def _skimage_umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """skimage.transform._geometric._umeyama (estimate_scale=True), transcribed, as insightface calls it
+    through SimilarityTransform.estimate in norm_crop."""
+    num, dim = src.shape
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_demean, dst_demean = src - src_mean, dst - dst_mean
+    a = dst_demean.T @ src_demean / num
+    d = np.ones((dim,))
+    if np.linalg.det(a) < 0:
+        d[dim - 1] = -1
+    t = np.eye(dim + 1)
+    u, s, v = np.linalg.svd(a)
+    t[:dim, :dim] = u @ np.diag(d) @ v
+    scale = 1.0 / src_demean.var(axis=0).sum() * (s @ d)
+    t[:dim, dim] = dst_mean - scale * (t[:dim, :dim] @ src_mean.T)
+    t[:dim, :dim] *= scale
+    return t[:2]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_umeyama_equals_skimage_on_noisy_landmarks(seed):
+    """Noisy, even mirrored, 5-point sets: the same matrix as insightface's estimator."""
+    rng = np.random.default_rng(seed)
+    pts = ARCFACE_112 * rng.uniform(0.5, 3) + rng.uniform(0, 200, 2) + rng.normal(0, 4, (5, 2))
+    if seed == 2:
+        pts[:, 0] = -pts[:, 0]  # a reflection: both must still return a proper rotation
+    assert np.allclose(umeyama(pts, ARCFACE_112), _skimage_umeyama(pts, ARCFACE_112), atol=1e-9)
+
+
 @pytest.mark.parametrize("batch", ["n", 1])
 def test_onnx_embedder_gives_unit_vectors_of_the_model_dimension(tmp_path, batch):
     emb = OnnxArcFaceEmbedder(build_embedder(tmp_path / "tiny.onnx", dim=512, batch=batch))

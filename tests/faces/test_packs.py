@@ -187,6 +187,24 @@ def test_arcface_s_finds_aligns_and_embeds_real_faces(arcface_pipe, lfw_image_pa
     assert pipe.detect(Image.new("RGB", (300, 200), (128, 128, 128))) == []
 
 
+def test_arcface_s_warps_like_cv2_by_default(arcface_pipe, real_model, lfw_image_paths):
+    """The default crops follow insightface's cv2 pixel centres; the old Pillow convention stays
+    selectable. On a 3x enlarged LFW photo (a face shrunk ~3x into the crop, like a phone photo) the
+    old crop is ~0.35 px off: visibly different pixels and a slightly different template."""
+    assert arcface_pipe.options["align_centres"] == "cv2"
+    old = FacePipeline(pack="arcface-s", model_dir=str(real_model("arcface-s")), threads=1, align_centres="pil")
+    img = load_image(lfw_image_paths[next(iter(lfw_image_paths))][0])
+    img = img.resize((img.width * 3, img.height * 3), Image.Resampling.BILINEAR)
+    face, v = arcface_pipe.analyse(img)[0]
+    v_old = old.embed(img, [face])[0]
+    assert 0.95 < float(v @ v_old) < 0.9995
+    a = np.asarray(arcface_pipe.crop(img, face, 112), dtype=float)
+    b = np.asarray(old.crop(img, face, 112), dtype=float)
+    assert np.abs(a - b).mean() > 1.0
+    with pytest.raises(BadInput, match="align_centres"):
+        FacePipeline(pack="arcface-s", model_dir=str(real_model("arcface-s")), align_centres="opencv")
+
+
 # ------------------------------------------------------------------ the CLI a user types
 def test_use_pack_cli_records_acceptance_and_info_shows_it(tmp_path, monkeypatch, capsys):
     import json

@@ -21,8 +21,11 @@ from visionlake.faces.onnx_pack import OnnxArcFaceEmbedder
 class ArcFaceEmbedder:
     """Owns ArcFace alignment; batches every face of a call into one onnxruntime run."""
 
-    def __init__(self, inner: OnnxArcFaceEmbedder, name: str) -> None:
+    def __init__(self, inner: OnnxArcFaceEmbedder, name: str, centres: str = "cv2") -> None:
+        """``centres``: the warp's pixel-centre convention (``align.py``); "cv2" reproduces the crops
+        insightface's models were trained on, "pil" the half-pixel-shifted crops of earlier releases."""
         self.inner = inner
+        self.centres = centres
         self.name = name
         self.dim = inner.dim
         self.size = inner.size
@@ -35,11 +38,11 @@ class ArcFaceEmbedder:
         if not faces:
             return []
         pil = Image.fromarray(arr)
-        return [np.asarray(arcface_crop(pil, np.asarray(f.landmarks, dtype=np.float64), self.size))
+        return [np.asarray(arcface_crop(pil, np.asarray(f.landmarks, dtype=np.float64), self.size, self.centres))
                 for f in faces]
 
     def embed_aligned(self, crops: list[np.ndarray], jitters: int | None = None) -> np.ndarray:
         return self.inner.embed_crops(crops, flip=bool(self.inner.flip or (jitters or 0) > 0))
 
     def thumbnail(self, arr: np.ndarray, face: Any, size: int) -> Image.Image:
-        return arcface_crop(Image.fromarray(arr), np.asarray(face.landmarks, dtype=np.float64), size)
+        return arcface_crop(Image.fromarray(arr), np.asarray(face.landmarks, dtype=np.float64), size, self.centres)

@@ -10,8 +10,10 @@ Defaults (chosen on LFW View 1 only, see the README): detection at most 640 px o
 without upscaling (speed: a 250 px photo costs a 256x256 pass; every View 1 face was found, the
 lowest best-face score 0.63; insightface's 640 px input, ``max_upscale`` 2.56, did not help on View 1:
 10 vs 5 errors on pairsDevTest, same margin, 3 faces missed, +56% CPU), score threshold 0.5, NMS
-IoU 0.4 (insightface's); plain embeddings for ingestion and probes, flip-added for enrollment
-(``jitters > 0``; see ``arcface.py``).
+IoU 0.4 (insightface's); crops warped with cv2's pixel-centre convention (``align_centres``
+"cv2": not a tuned choice but the preprocessing the model was trained with, see ``align.py``; "pil"
+keeps the half-pixel-shifted crops of earlier releases for comparison); plain embeddings for
+ingestion and probes, flip-added for enrollment (``jitters > 0``; see ``arcface.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from visionlake.errors import ModelUnavailable
+from visionlake.errors import BadInput, ModelUnavailable
+from visionlake.faces.align import CENTRES
 from visionlake.faces.onnx_pack import OnnxArcFaceEmbedder
 from visionlake.faces.packs.arcface import ArcFaceEmbedder
 from visionlake.faces.protocols import Found, Pack
@@ -39,6 +42,8 @@ LICENCE = "InsightFace pretrained models: non-commercial research use only"
 DEFAULT_MAX_SIDE = 640
 DEFAULT_SCORE = 0.5
 DEFAULT_FLIP = False
+#: warp pixel-centre convention: insightface's training crops (cv2.warpAffine), see ``align.py``
+DEFAULT_ALIGN_CENTRES = "cv2"
 
 
 def default_threads() -> int:
@@ -86,17 +91,19 @@ class ScrfdFaceDetector:
 
 def build(model_dir: str | None = None, max_side: int = DEFAULT_MAX_SIDE, score_threshold: float = DEFAULT_SCORE,
           nms_iou: float = 0.4, flip: bool = DEFAULT_FLIP, threads: int | None = None, max_upscale: float = 1.0,
-          **_ignored: Any) -> Pack:
+          align_centres: str = DEFAULT_ALIGN_CENTRES, **_ignored: Any) -> Pack:
     """Load both sessions once (callers keep the pipeline per process).
 
     dlib-only options that generic callers pass (``detector``, ``jitters``, ``backend``...) are ignored.
     """
+    if align_centres not in CENTRES:
+        raise BadInput(f"align_centres must be one of {', '.join(CENTRES)}, not {align_centres!r}")
     emb_path, det_path = model_files(model_dir)
     n = default_threads() if threads is None else max(1, int(threads))
     det = ScrfdDetector(det_path, max_side=int(max_side), score_threshold=float(score_threshold),
                         nms_iou=float(nms_iou), max_upscale=float(max_upscale), threads=n)
     emb = OnnxArcFaceEmbedder(emb_path, mean=127.5, std=127.5, threads=n, flip=bool(flip))
-    return Pack("arcface-s", ScrfdFaceDetector(det), ArcFaceEmbedder(emb, SPACE), licence=LICENCE,
+    return Pack("arcface-s", ScrfdFaceDetector(det), ArcFaceEmbedder(emb, SPACE, align_centres), licence=LICENCE,
                 commercial_use=False,
                 options={"max_side": int(max_side), "score_threshold": float(score_threshold), "flip": bool(flip),
-                         "max_upscale": float(max_upscale), "threads": n})
+                         "max_upscale": float(max_upscale), "threads": n, "align_centres": align_centres})
