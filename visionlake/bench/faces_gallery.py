@@ -317,6 +317,7 @@ def run_identify(root: Path, distractors: int, cache_dir: Path, pack: str = "dli
         nl = nlist or choose_nlist(total)
         sample = np.vstack([g32, *pending])[:TRAIN_SAMPLE]
         index.train(chosen, sample, nlist=nl)
+        index.reserve(total)
         del sample
     index._add_vectors(np.arange(n_real, dtype=np.int64), index._prep(g32))
     # exact top-1 over the same vectors, block by block (no second copy of the gallery)

@@ -496,6 +496,12 @@ class FaissIndex(VectorIndex):
         for start in range(0, len(vecs), step):
             self._add_vectors(ids_arr[start : start + step], vecs[start : start + step])
 
+    def reserve(self, n: int) -> None:
+        """Room for ``n`` faces before streaming them through :meth:`add` (``pqfs``: the fp16 matrix is
+        allocated once instead of grown by copies, which at 1M faces held +0.6 GB at the peak)."""
+        if isinstance(self._rerank, Fp16Rows):
+            self._rerank.reserve(int(n))
+
     def train(self, kind: str, sample: np.ndarray, nlist: int | None = None) -> None:
         """Start an empty index of ``kind`` trained on ``sample`` (then ``add`` vectors in chunks).
 
