@@ -116,6 +116,7 @@ def _open_for_check(root: Path, settings: dict[str, Any]) -> Any:
         lake._cipher = None
         lake._indexes = {}
         lake._headers = {}
+        lake._header_paths = {}
         lake._resyncing = set()
         lake._rebuilt = set()
         return lake

@@ -51,7 +51,7 @@ class Lake:
                 raise NotFound(f"no lake at {self.root}; run 'visionlake init' first")
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             settings = {"version": 1, "catalog_url": catalog_url, "index": "faiss"}
-            settings_file.write_text(json.dumps(settings, indent=2))
+            _write_settings(self.root, settings)
         self.settings: dict[str, Any] = read_settings(settings_file)
         url = catalog_url or self.settings.get("catalog_url") or os.environ.get("VISIONLAKE_CATALOG_URL")
         self.read_only = not os.access(self.root, os.W_OK)
@@ -276,9 +276,19 @@ class Lake:
         return header
 
     def set_setting(self, key: str, value: Any) -> None:
-        """Persist a lake-level setting in ``lake.json``."""
-        self.settings[key] = value
-        (self.root / "lake.json").write_text(json.dumps(self.settings, indent=2))
+        """Persist a lake-level setting in ``lake.json``.
+
+        The new settings are validated as the next open will read them, so a call never leaves a
+        lake that ``visionlake check`` calls damaged, and written atomically, so a crash mid-write
+        leaves the old file, not a torn one.
+        """
+        settings = {**self.settings, key: value}
+        try:
+            validate_settings(settings, self.root / "lake.json")
+        except LakeDamaged as exc:
+            raise BadInput(f"lake setting {key!r} refused: {exc.problem}") from None
+        _write_settings(self.root, settings)
+        self.settings = settings
 
     # ------------------------------------------------------------------ info
     def info(self) -> dict[str, Any]:
@@ -407,6 +417,13 @@ def private_umask() -> None:
     os.umask(old | 0o077)
 
 
+def _write_settings(root: Path, settings: dict[str, Any]) -> None:
+    """``lake.json`` through the one atomic writer (temp file + fsync + rename, mode 0600)."""
+    from visionlake.lakefiles import store_bytes
+
+    store_bytes(root, "lake.json", json.dumps(settings, indent=2).encode())
+
+
 def read_settings(path: Path) -> dict[str, Any]:
     """``lake.json``, validated: damage is one line naming the file, never a traceback."""
     try:
@@ -415,6 +432,11 @@ def read_settings(path: Path) -> dict[str, Any]:
         raise LakeDamaged(path, "cannot be read (permissions)") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise LakeDamaged(path, f"not valid JSON ({exc})") from None
+    return validate_settings(settings, path)
+
+
+def validate_settings(settings: Any, path: Path) -> dict[str, Any]:
+    """The checks :func:`read_settings` makes on parsed ``lake.json`` content (also before a write)."""
     if not isinstance(settings, dict):
         raise LakeDamaged(path, "not a JSON object of settings")
     engine = settings.get("index", "faiss")

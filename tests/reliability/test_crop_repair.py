@@ -68,6 +68,7 @@ def test_missing_and_garbled_crops_are_found_and_regenerated_byte_identical(peop
     assert check_lake(root)["ok"]
 
 
+@pytest.mark.damages_lake  # the crop and its source photo are both gone: repair cannot make it whole
 def test_a_crop_whose_source_photo_is_gone_is_reported_not_invented(people) -> None:
     root, src = people
     (cy,) = crops_of(root, "Cy")

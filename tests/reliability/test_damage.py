@@ -128,6 +128,7 @@ def test_a_damaged_index_opened_by_a_command_is_rebuilt_from_the_catalog(copy, f
     assert check_lake(copy)["ok"]  # the command saved the rebuilt index
 
 
+@pytest.mark.damages_lake  # the catalog is garbled: repair cannot fix it, and says so
 def test_a_damaged_catalog_is_one_line_and_repair_says_it_cannot(copy, capsys) -> None:
     db = copy / "catalog.sqlite"
     for side in ("catalog.sqlite-wal", "catalog.sqlite-shm"):
@@ -155,6 +156,7 @@ def test_missing_and_garbled_thumbnails_are_found_and_regenerated(copy, capsys) 
     assert thumbs[0].exists()
 
 
+@pytest.mark.damages_lake  # the key is garbled, then deleted: nothing can bring it back
 def test_a_garbled_key_file_is_named_when_encrypted_templates_exist(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("VISIONLAKE_KEY", raising=False)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faces"))

@@ -3,6 +3,7 @@ and the index setting (item 12)."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import threading
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from visionlake.errors import Busy, LakeDamaged
+from visionlake.errors import BadInput, Busy, LakeDamaged
 from visionlake.ingest import ingest
 from visionlake.lake import Lake
 from visionlake.locks import collection_write_lock
@@ -149,10 +150,28 @@ def test_lake_files_and_folders_are_private(plain, tmp_path) -> None:
     assert stat.S_IMODE(os.stat(plain.root / "catalog.sqlite").st_mode) == 0o600
 
 
-def test_a_non_milvus_index_setting_is_a_clear_error(tmp_path, monkeypatch) -> None:
+def test_a_bad_index_setting_is_refused_before_it_is_written(tmp_path) -> None:
+    """The API never writes a ``lake.json`` that the next open (and ``check``) would call damaged."""
     lk = Lake(tmp_path / "lake")
-    lk.set_setting("index", "some/folder")
-    lk.close()
+    try:
+        before = (tmp_path / "lake" / "lake.json").read_bytes()
+        with pytest.raises(BadInput, match="'index' is 'some/folder'"):
+            lk.set_setting("index", "some/folder")
+        assert (tmp_path / "lake" / "lake.json").read_bytes() == before and lk.settings["index"] == "faiss"
+        lk.set_setting("note", "kept")
+    finally:
+        lk.close()
+    again = Lake(tmp_path / "lake", create=False)
+    again.close()
+    assert again.settings["note"] == "kept"
+    assert stat.S_IMODE(os.stat(tmp_path / "lake" / "lake.json").st_mode) == 0o600
+
+
+@pytest.mark.damages_lake  # lake.json edited by hand to an index value no engine accepts
+def test_a_non_milvus_index_setting_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    Lake(tmp_path / "lake").close()
+    settings_file = tmp_path / "lake" / "lake.json"
+    settings_file.write_text(json.dumps({**json.loads(settings_file.read_text()), "index": "some/folder"}))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(LakeDamaged, match="'index' is 'some/folder'"):
         Lake(tmp_path / "lake", create=False)
