@@ -1,15 +1,21 @@
-"""Check arcface-s's warp pixel-centre convention on LFW View 1 only (pairsDevTest), never on View 2.
+"""Compare arcface-s pack settings on LFW View 1 only (pairsDevTest), never on View 2.
 
-The pack used to warp with Pillow's convention (pixel centres at +0.5), half a pixel off the
-cv2.warpAffine crops the model was trained on; "cv2" (now the default) conjugates the map by the
-half-pixel shift (see visionlake/faces/align.py). The fix is chosen on principle (it reproduces the
-training preprocessing); this only confirms it is not worse. This embeds the same View 1 photos
-under each setting in one
-interleaved run (so machine load hits both alike) and reports, per setting, 10-fold accuracy on View 1,
-the mean matched-minus-mismatched cosine margin and d' over the pairs every setting scored (less
-noisy than accuracy on 1,000 pairs), and worker CPU ms per image (what the setting costs).
+Used twice (records under docs/benchmarks/):
+- ``--setting max_upscale --values 1,2.56`` (``lfw-view1-upscale.json``): LFW photos are 250 px;
+  insightface letterboxes every image to 640x640 before SCRFD (a 2.56x upscaled face) while the pack
+  detects at native size; the landmarks, hence the alignment, differ.
+- ``--setting align_centres --values pil,cv2`` (``lfw-view1-align.json``): the pack used to warp with
+  Pillow's pixel-centre convention, half a pixel off the cv2.warpAffine crops the model was trained on;
+  "cv2" (now the default) conjugates the map by the half-pixel shift (visionlake/faces/align.py). That
+  fix is chosen on principle; this only confirms it is not worse.
 
-Usage: python scripts/lfw_view1_align.py [--pairs pairsDevTest.txt] [--workers 2] [--centres pil,cv2]
+The same View 1 photos are embedded under each value in one interleaved run (so machine load hits all
+alike); per value it reports 10-fold accuracy on View 1, the mean matched-minus-mismatched cosine margin
+and d' over the pairs every value scored (less noisy than accuracy on 1,000 pairs), and worker CPU ms per
+image (what the setting costs).
+
+Usage: python scripts/lfw_view1_compare.py --setting max_upscale|align_centres --values A,B
+       [--pairs pairsDevTest.txt] [--workers 2] [--no-flip]
 """
 from __future__ import annotations
 
@@ -30,20 +36,27 @@ from visionlake.bench.faces_lfw import (
 )
 
 
+def _side(setting: str, value: str, flip: bool) -> tuple[str, dict]:
+    """One bench side with ``setting`` set to ``value`` (parsed as the pack expects it)."""
+    if setting == "max_upscale":
+        return "ours", _pipeline_opts("centre", "onnx", flip, None, 0, "arcface-s", float(value))
+    return "ours", {**_pipeline_opts("centre", "onnx", flip, None, 0, "arcface-s"), setting: value}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="/work/shared/data/lfw")
     ap.add_argument("--pairs", default="pairsDevTest.txt")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--centres", default="pil,cv2")
+    ap.add_argument("--setting", choices=["max_upscale", "align_centres"], required=True)
+    ap.add_argument("--values", required=True, help="comma-separated values of --setting")
     ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args()
     folder = Path(args.data)
     pairs = read_lfw_pairs(folder / args.pairs, folder)
     paths = pairs.images()
-    ups = args.centres.split(",")
-    sides = [("ours", {**_pipeline_opts("centre", "onnx", args.flip, None, 0, "arcface-s"), "align_centres": c})
-             for c in ups]
+    ups = args.values.split(",")
+    sides = [_side(args.setting, u, args.flip) for u in ups]
     results = run_sides(sides, paths, args.workers, progress=True)
     same = np.asarray(pairs.same, dtype=bool)
     folds = np.asarray(pairs.fold)
@@ -63,7 +76,7 @@ def main() -> None:
         pos, neg = s[same & both], s[~same & both]
         dprime = (pos.mean() - neg.mean()) / np.sqrt(0.5 * (pos.var() + neg.var()))
         out["settings"].append({
-            "align_centres": u,
+            args.setting: float(u) if args.setting == "max_upscale" else u,
             "accuracy": round(acc, 5), "accuracy_std": round(std, 5),
             "errors_at_cv_thresholds": int(round((1 - acc) * len(pairs))),
             "tar_at_far_1e-2": round(tar_at_far(s, same, 1e-2), 5),
