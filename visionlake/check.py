@@ -320,8 +320,9 @@ def _image_ok(path: Path, decode: bool) -> bool:
         return False
 
 
-def _check_modes(rep: Report, root: Path) -> None:
-    loose = 0
+def _loose_entries(root: Path):
+    """Files and folders under ``root`` (links skipped) that others may read: what check reports
+    and repair tightens, found by one walk so the two never disagree."""
     for dirpath, dirs, files in os.walk(root):
         for name in dirs + files:
             p = Path(dirpath) / name
@@ -329,12 +330,16 @@ def _check_modes(rep: Report, root: Path) -> None:
                 mode = p.lstat().st_mode
             except OSError:
                 continue
-            if stat.S_ISLNK(mode):
-                continue
-            if mode & 0o077:
-                loose += 1
-                if loose <= 5:
-                    rep.warn(p, f"mode {stat.S_IMODE(mode):o}: readable by others (repair sets 0600/0700)")
+            if not stat.S_ISLNK(mode) and mode & 0o077:
+                yield p, mode
+
+
+def _check_modes(rep: Report, root: Path) -> None:
+    loose = 0
+    for p, mode in _loose_entries(root):
+        loose += 1
+        if loose <= 5:
+            rep.warn(p, f"mode {stat.S_IMODE(mode):o}: readable by others (repair sets 0600/0700)")
     rep.checked["loose_modes"] = loose
 
 
@@ -449,16 +454,11 @@ def _repair_crops(lake: Any, done: list[str], could_not: list[dict[str, Any]]) -
 
 def _repair_modes(root: Path, done: list[str]) -> None:
     n = 0
-    for dirpath, dirs, files in os.walk(root):
-        for name in dirs + files:
-            p = Path(dirpath) / name
-            try:
-                mode = p.lstat().st_mode
-                if stat.S_ISLNK(mode) or not mode & 0o077:
-                    continue
-                os.chmod(p, 0o700 if stat.S_ISDIR(mode) else 0o600)
-                n += 1
-            except OSError:
-                continue
+    for p, mode in list(_loose_entries(root)):
+        try:
+            os.chmod(p, 0o700 if stat.S_ISDIR(mode) else 0o600)
+            n += 1
+        except OSError:
+            continue
     if n:
         done.append(f"{n} files/folders made private (0600/0700)")

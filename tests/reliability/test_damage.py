@@ -215,3 +215,19 @@ def test_key_rotation_keeps_the_index_manifest_valid(tmp_path, monkeypatch) -> N
         assert [f["identity"] for f in out["faces"]] == ["Alice"]
     finally:
         lk.close()
+
+
+def test_files_others_can_read_are_reported_by_check_and_made_private_by_repair(copy) -> None:
+    """A lake file left 0644 (copied in by hand, a restore from backup) is named by ``check`` and
+    tightened to 0600 / 0700 by ``repair``; links are never followed."""
+    loose_file, loose_dir = copy / "lake.json", copy / "collections"
+    loose_file.chmod(0o644)
+    loose_dir.chmod(0o755)
+    rep = check_lake(copy)
+    assert rep["checked"]["loose_modes"] == 2
+    assert {w["file"] for w in rep["warnings"]} >= {"lake.json", "collections"}
+    fixed = repair_lake(copy)
+    assert any("made private" in line for line in fixed["repaired"])
+    assert loose_file.stat().st_mode & 0o777 == 0o600
+    assert loose_dir.stat().st_mode & 0o777 == 0o700
+    assert check_lake(copy)["checked"]["loose_modes"] == 0

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from visionlake.cli.common import JsonOption, LakeOption, console, err_console, print_json
+
+
+def rate_advancer(bar: Progress, task: Any) -> Callable[[int], None]:
+    """A ``progress(n)`` callback for a bar without a known total: advances it and shows the rate."""
+
+    def advance(n: int) -> None:
+        bar.advance(task, n)
+        t = bar.tasks[0]
+        bar.update(task, rate=(t.completed / t.elapsed) if t.elapsed else 0.0)
+
+    return advance
 
 
 def progress_bar(label: str, enabled: bool) -> Progress:
@@ -43,10 +55,7 @@ def register(app: typer.Typer) -> None:
         with bar:
             task = bar.add_task("analyse", total=None, rate=0.0)
 
-            def advance(n: int) -> None:
-                bar.advance(task, n)
-                t = bar.tasks[0]
-                bar.update(task, rate=(t.completed / t.elapsed) if t.elapsed else 0.0)
+            advance = rate_advancer(bar, task)
 
             report = analyse(lk, collection, analysers=analyser or None, workers=workers, restart=restart,
                              progress=advance, on_total=lambda n: bar.update(task, total=n))

@@ -460,7 +460,7 @@ def switch_pack_cmd(
     """
     import sys
 
-    from visionlake.cli.analyse import progress_bar
+    from visionlake.cli.analyse import progress_bar, rate_advancer
     from visionlake.faces.switch import switch_pack
 
     lk = _lake(lake, create=False)
@@ -468,10 +468,7 @@ def switch_pack_cmd(
     with bar:
         task = bar.add_task("switch", total=None, rate=0.0)
 
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            t = bar.tasks[0]
-            bar.update(task, rate=(t.completed / t.elapsed) if t.elapsed else 0.0)
+        advance = rate_advancer(bar, task)
 
         out = switch_pack(lk, collection, pack, workers=workers, progress=advance,
                           on_total=lambda n: bar.update(task, total=n))
