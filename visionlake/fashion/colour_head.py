@@ -280,17 +280,21 @@ class ColourHead:
                 "label_column": self.label_column, "classes": list(self.classes)}
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write atomically (joblib: scikit-learn models have no portable format)."""
+        """Write through the lake's one atomic writer (fsync + rename, mode 0600), so a kill leaves the
+        old head or the new one (joblib: scikit-learn models have no portable format)."""
+        import io
+
         import joblib
 
+        from visionlake.lakefiles import store_bytes
+
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
+        buf = io.BytesIO()
         joblib.dump({"format": HEAD_FORMAT, "model": self.model, "classes": self.classes,
                      "cv_accuracy": self.cv_accuracy, "name": self.name, "cv_table": self.cv_table,
                      "features": list(self.features), "samples": self.samples,
-                     "label_column": self.label_column}, tmp)
-        os.replace(tmp, p)
+                     "label_column": self.label_column}, buf)
+        store_bytes(p.parent, p.name, buf.getvalue())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ColourHead:
