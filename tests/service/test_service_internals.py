@@ -220,6 +220,63 @@ def test_query_runner_moves_slow_queries_to_threads():
     assert where[4:] == [False, False, False]  # slow: never on the event loop
 
 
+def test_queries_off_the_loop_run_one_at_a_time_in_arrival_order():
+    """The query executor is one FIFO queue (not 40 threads sharing the GIL): each query waits only
+    for those that arrived before it."""
+    import asyncio
+    import threading
+
+    runner = QueryRunner(threads=1)
+    events: list[tuple[str, int, int]] = []
+
+    def query(n: int) -> int:
+        events.append(("start", n, threading.get_ident()))
+        time.sleep(0.02)
+        events.append(("end", n, threading.get_ident()))
+        return n
+
+    async def go() -> list[int]:
+        # cold queries (warm=False) never run inline: all five go to the executor at once
+        return await asyncio.gather(*(runner.run("q", query, n, timeout=10, warm=False) for n in range(5)))
+
+    try:
+        assert asyncio.run(go()) == [0, 1, 2, 3, 4]
+    finally:
+        runner.close()
+    assert [(e, n) for e, n, _ in events] == [(e, n) for n in range(5) for e in ("start", "end")]
+    assert len({t for *_, t in events}) == 1 and threading.get_ident() not in {t for *_, t in events}
+
+
+def test_a_query_still_queued_at_its_timeout_answers_503_and_never_runs():
+    import asyncio
+
+    from visionlake.service.errors import ApiError
+
+    runner = QueryRunner(threads=1)
+    ran: list[str] = []
+
+    def blocker() -> None:
+        time.sleep(0.4)
+        ran.append("blocker")
+
+    def queued() -> None:
+        ran.append("queued")
+
+    async def go() -> None:
+        first = asyncio.ensure_future(runner.run("b", blocker, timeout=10, warm=False))
+        await asyncio.sleep(0.05)  # the blocker holds the only thread
+        with pytest.raises(ApiError) as err:
+            await runner.run("q", queued, timeout=0.1, warm=False)
+        assert err.value.status == 503 and err.value.code == "timeout"
+        await first
+
+    try:
+        asyncio.run(go())
+    finally:
+        runner.close()
+    assert ran == ["blocker"]  # dropped from the queue, not run late with its answer thrown away
+
+
 def test_pool_threads_search_with_the_service_thread_count():
     """OpenMP keeps its team size per thread: setting it in the main thread only left every pool
     thread at all cores, and a single-query FAISS search there cost ~4x the CPU (spinning teams)."""
@@ -231,13 +288,20 @@ def test_pool_threads_search_with_the_service_thread_count():
     async def in_pool() -> int:
         return await run_blocking(faiss.omp_get_max_threads, timeout=10)
 
+    runner = QueryRunner()
+
+    async def in_query_executor() -> int:
+        return await runner.run("omp", faiss.omp_get_max_threads, timeout=10, warm=False)
+
     try:
         for n in (3, 1):  # 3: differs from the default on 1- and 2-core machines too
             configure_search_threads(n)
             assert faiss.omp_get_max_threads() == n
             assert asyncio.run(in_pool()) == n
+            assert asyncio.run(in_query_executor()) == n
     finally:
         configure_search_threads(1)
+        runner.close()
 
 
 def test_no_request_path_can_reach_routes_of_two_routers(tmp_path):
