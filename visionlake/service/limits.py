@@ -223,6 +223,8 @@ class QueryRunner:
     its first run, it goes to the executor under the request timeout. A query that turns slow (a
     larger gallery, a busy disk) moves off the loop after a few runs. Run times are the thread's CPU
     time, so time spent waiting for the GIL behind other requests does not count as the query being slow.
+    A cold run (``warm=False``) is not counted: it times the loading, and a 1.4 s gallery load kept a
+    2 ms query off the loop for its next ~20 runs, all queued behind each other at start.
 
     The executor has :data:`QUERY_THREADS` threads (default one) and one queue, not the app's
     40-thread pool: CPU-bound queries gain nothing from more threads than the GIL lets run, and 40
@@ -277,7 +279,8 @@ class QueryRunner:
             try:
                 return fn(*args, **kwargs)
             finally:
-                self._note(key, time.thread_time() - t0)
+                if warm:  # a cold run times the loading (1.4 s for a 100k gallery), not the query
+                    self._note(key, time.thread_time() - t0)
 
         loop = asyncio.get_running_loop()
         try:
