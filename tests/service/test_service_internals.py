@@ -71,6 +71,29 @@ def test_every_identify_call_is_in_the_audit_log_at_once(gallery):
     assert times == sorted(times, reverse=True)  # each entry keeps the time of its call
 
 
+def test_the_hot_routes_check_keys_exactly_like_viewer_routes(gallery):
+    """identify-embedding and fashion search read the key schemes inside one dependency (fewer calls
+    per request): the same answers for every way of presenting a key, and the same /docs security."""
+    client, lake, key, centres = gallery
+    body = {"embeddings": [centres[0].tolist()], "threshold": 0.5}  # (rate limits: test_api)
+    path = "/collections/g/faces/identify-embedding"
+    assert client.post(path, json=body, headers={"X-API-Key": key}).status_code == 200
+    assert client.post(path, json=body, headers={"Authorization": f"bearer {key}"}).status_code == 200
+    for headers in ({}, {"Authorization": f"Basic {key}"}, {"Authorization": "Bearer"},
+                    {"X-API-Key": key + "x"}, {"Authorization": "Bearer nope"}):
+        r = client.post(path, json=body, headers=headers)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", (headers, r.text)
+    revoked = create_key(lake, "viewer", name="gone")
+    revoke_key(lake, revoked["id"])
+    assert client.post(path, json=body, headers=auth(revoked["key"])).status_code == 401
+    paths = client.get("/openapi.json").json()["paths"]
+    viewer_route = paths["/collections/{collection}/fashion/search-image"]["post"]["security"]
+    assert viewer_route  # a Viewer route: the reference
+    for hot in (path, "/collections/{collection}/fashion/search"):
+        hot = hot.replace("/g/", "/{collection}/")
+        assert paths[hot]["post"]["security"] == viewer_route
+
+
 def test_forget_leaves_no_queued_trace_of_the_person(gallery):
     client, _lake, key, centres = gallery
     st = client.app.state.service
