@@ -206,8 +206,12 @@ def check_table_bounds(path: Any, limits: ServiceLimits) -> dict[str, int]:
     return {"rows": rows, "columns": cols}
 
 
-#: A query whose recent runs took less than this runs on the event loop instead of a thread.
-INLINE_BELOW_S = _env_float("VISIONLAKE_SERVICE_INLINE_BELOW_S", 0.003)
+#: A query whose recent runs took less than this (CPU) runs on the event loop instead of a thread.
+#: 10 ms, not 3: a warm 20k fashion search takes 2-2.5 ms, but 3-4.5 ms on a loaded 2-core machine
+#: (and under a profiler), so at 3 ms searches flipped to the executor for a while, where they
+#: waited for the GIL behind the saturated loop (up to 5 ms per hand-off) and queued behind each
+#: other: the search p99 of ``bench api``. A 10 ms stall of the loop is below what one such flip cost.
+INLINE_BELOW_S = _env_float("VISIONLAKE_SERVICE_INLINE_BELOW_S", 0.010)
 #: Threads of the query executor (the hot queries that do not run inline), one queue, first in first out.
 QUERY_THREADS = max(1, int(_env_float("VISIONLAKE_SERVICE_QUERY_THREADS", 1)))
 
