@@ -18,8 +18,8 @@ connections to ``limit_concurrency`` (503 beyond it).
 "standard" choice) when it is installed, else with the pure-Python ``h11``; both protocols carry the
 same timers and limits (:func:`server_settings`). Measured with a trivial app under 50 keep-alive
 clients, httptools costs 120-150 us of server CPU per request against 300-370 us for h11 (about
-2,100 fewer Python calls per request). The event loop stays asyncio's, named explicitly (uvicorn's ``auto`` takes
-``uvloop`` whenever it happens to be installed): with uvloop a saturated server accepted new
+2,100 fewer Python calls per request). The event loop stays asyncio's, named explicitly (uvicorn's
+``auto`` takes ``uvloop`` whenever it is installed): with uvloop a saturated server accepted new
 connections one per loop iteration -- 48 clients connecting at once waited up to 7 s for their first
 answer -- and it saved no CPU there (4.3 ms per request against 3.6-3.8 on asyncio).
 """
