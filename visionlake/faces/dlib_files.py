@@ -25,10 +25,14 @@ from typing import Any
 FOLDER = ".derived"
 
 
-def _folder() -> Path:
+def _folder() -> Path | None:
+    """``<model cache>/.derived``; None when there is no cache folder to name (no home directory)."""
     from visionlake.models.registry import cache_root
 
-    return cache_root() / FOLDER
+    try:
+        return cache_root() / FOLDER
+    except (RuntimeError, KeyError, OSError):  # Path.home() without HOME or a passwd entry
+        return None
 
 
 def _digest(data: bytes) -> str:
@@ -65,11 +69,13 @@ def _write(path: Path, data: bytes) -> None:
 
 def cached_bytes(name: str, build: Callable[[], bytes]) -> bytes:
     """The bytes kept under ``name``, or ``build()``'s (then kept for the next process)."""
-    path = _folder() / name
-    data = _read(path)
+    folder = _folder()
+    if folder is None:
+        return build()
+    data = _read(folder / name)
     if data is None:
         data = build()
-        _write(path, data)
+        _write(folder / name, data)
     return data
 
 
@@ -77,7 +83,10 @@ def frontal_face_detector() -> Any:
     """``dlib.get_frontal_face_detector()``, loaded from its saved copy (same filters, same scores)."""
     import dlib
 
-    path = _folder() / f"frontal-face-hog-dlib-{dlib.__version__}.svm"
+    folder = _folder()
+    if folder is None:
+        return dlib.get_frontal_face_detector()
+    path = folder / f"frontal-face-hog-dlib-{dlib.__version__}.svm"
     if _read(path) is not None:
         try:
             return dlib.fhog_object_detector(str(path))
