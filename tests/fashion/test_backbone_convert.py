@@ -22,6 +22,7 @@ from visionlake.fashion.backbone_convert import (
     build_model,
     check_reference,
     convert,
+    row_bands,
     run_onnx,
     same_pads,
     synthetic_images,
@@ -60,7 +61,8 @@ def _bn(x: np.ndarray, s: dict, name: str) -> np.ndarray:
             * s[f"{name}.weight"].reshape(sh) + s[f"{name}.bias"].reshape(sh))
 
 
-def reference_forward(s: dict, x: np.ndarray, stages) -> tuple[np.ndarray, np.ndarray]:
+def reference_forward(s: dict, x: np.ndarray, stages, maps: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled features and logits; ``maps`` (if given) receives every block's output and the head's map."""
     def act(v):
         return np.clip(v, 0, 6)
 
@@ -74,7 +76,11 @@ def reference_forward(s: dict, x: np.ndarray, stages) -> tuple[np.ndarray, np.nd
         x = _bn(_conv(x, s[f"{p}._project_conv.weight"], 1, 1), s, f"{p}._bn2")
         if residual:
             x = x + inp
+        if maps is not None:
+            maps[idx] = x
     x = act(_bn(_conv(x, s["_conv_head.weight"], 1, 1), s, "_bn1"))
+    if maps is not None:
+        maps["head"] = x
     feats = x.mean(axis=(2, 3))
     return feats, feats @ s["_fc.weight"].T + s["_fc.bias"]
 
@@ -96,6 +102,27 @@ def test_synthetic_pth_converts_to_the_reference_maths(tmp_path, writer):
     assert feats.shape == (2, 48) and logits.shape == (2, 10)
     np.testing.assert_allclose(feats, want_f, atol=1e-4)
     np.testing.assert_allclose(logits, want_l, atol=1e-4)
+
+
+def test_spatial_outputs_are_the_band_and_row_means_of_the_reference_maps(tmp_path):
+    """The ``rows`` embedding's parts: head map over 3 overlapping bands, row means of the last 2 blocks."""
+    import onnxruntime as ort
+
+    state = random_state(TINY, seed=5)
+    model = build_model(state, image_size=37, stages=TINY)
+    x = np.random.default_rng(6).uniform(-1, 1, (2, 3, 37, 37)).astype(np.float32)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    head_rows, last_rows, prev_rows = sess.run(["head_rows", "last_block_rows", "prev_block_rows"], {"image": x})
+    maps: dict = {}
+    reference_forward(state, x, TINY, maps)
+    head = maps["head"]  # 37 px -> 5 x 5 after three stride-2 steps
+    assert head.shape[2] == 5 and row_bands(5) == [(0, 2), (1, 4), (3, 5)]
+    want = np.stack([head[:, :, lo:hi].mean((2, 3)) for lo, hi in row_bands(5)], 1)
+    np.testing.assert_allclose(head_rows, want, atol=1e-4)
+    n_blocks = len(block_layout(TINY))
+    np.testing.assert_allclose(last_rows, maps[n_blocks - 1].mean(3).transpose(0, 2, 1), atol=1e-4)
+    np.testing.assert_allclose(prev_rows, maps[n_blocks - 2].mean(3).transpose(0, 2, 1), atol=1e-4)
+    assert row_bands(7) == [(0, 3), (2, 5), (4, 7)]  # Lite0 at 224 px: top, middle, bottom thirds, overlapping
 
 
 def test_convert_hook_writes_the_lite0_graph(tmp_path):

@@ -83,7 +83,7 @@ def head_accuracy(x_train: np.ndarray, y_train: list[str], x_test: np.ndarray, y
     te = [i for i, y in enumerate(y_test) if y in known]
     if len(known) < 2 or not te:
         return {"accuracy": None, "classes": len(known), "test_photos": len(te)}
-    clf = make_classifier()
+    clf = make_classifier(dim=int(x_train.shape[1]))
     clf.fit(x_train[tr], [y_train[i] for i in tr])
     truth = [y_test[i] for i in te]
     pred = clf.predict(x_test[te])
@@ -139,7 +139,9 @@ def backbone_benchmark(data: Path, id_range: tuple[int, int], model: Any, limit:
     outside = [i for i, p in enumerate(products) if not lo <= p.id <= hi]
     train_hashes = {products[i].sha256 for i in outside}
     inside = [i for i in inside if products[i].sha256 not in train_hashes]
-    report: dict[str, Any] = {"backbone": getattr(model, "name", ""), "embed_images_per_s": round(ips, 2),
+    report: dict[str, Any] = {"backbone": getattr(model, "name", ""), "backbone_layout": getattr(model, "layout", None),
+                              "embedding_dim": int(emb.shape[1]) if emb.ndim == 2 else None,
+                              "embed_images_per_s": round(ips, 2),
                               "embedded_photos": len(products), "train_photos": len(outside),
                               "test_photos": len(inside), "test_id_range": [lo, hi]}
     if not inside or not outside:

@@ -60,7 +60,8 @@ def register(app: typer.Typer) -> None:
             m = c.get("fashion_model")
             if m:
                 kind = "image and text" if m.get("text") else "image only: search by photo, heads on your labels"
-                console.print(f"{c['name']}: fashion model {m.get('name')} ({m.get('dim')}-d, {kind})")
+                layout = f", {m['layout']} layout" if m.get("layout") else ""
+                console.print(f"{c['name']}: fashion model {m.get('name')} ({m.get('dim')}-d{layout}, {kind})")
 
     @app.command()
     def ingest(

