@@ -1,0 +1,108 @@
+"""The person mask (mediapipe pose model, ``person`` extra) picks the garment pixels of photos of people.
+
+A tiny TFLite model with the pose model's output shapes is built by the test (``tflite_writer``): its
+mask is "dark pixels", its landmarks and presence score are set by the test. The photo is a dark blue
+garment with a face on a studio gradient, where the flood fill of the model-free method takes the whole
+frame (as on many catalogue shots of models) and names the background's white.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from sqlalchemy import select
+
+pytest.importorskip("ai_edge_litert", reason="the person mask needs the 'person' extra (ai-edge-litert)")
+
+from tflite_writer import pose_like_tflite  # noqa: E402
+
+from visionlake.errors import ModelUnavailable  # noqa: E402
+from visionlake.fashion import person_mask  # noqa: E402
+from visionlake.fashion.colour import analyse_colours  # noqa: E402
+from visionlake.fashion.person_mask import PersonMasker  # noqa: E402
+
+NAVY = (40, 70, 160)
+F = 256 / 224  # photo pixels -> model input units
+
+
+def person_photo(face: tuple[int, int, int] = (224, 172, 140)) -> Image.Image:
+    """224x224: a grey-to-white gradient, a face at (112, 35), a dark blue garment from row 60 down."""
+    ramp = np.linspace(170, 255, 224)
+    im = Image.fromarray(np.repeat(np.repeat(ramp[None, :, None], 224, 0), 3, 2).astype(np.uint8))
+    d = ImageDraw.Draw(im)
+    d.ellipse([94, 17, 130, 53], fill=face)
+    d.rectangle([97, 60, 127, 223], fill=NAVY)
+    return im
+
+
+def landmarks(nose=(112, 35), mouth_y=45, shoulder_y=62) -> np.ndarray:
+    lm = np.zeros((39, 5), np.float32)
+    lm[0, :2] = (nose[0] * F, nose[1] * F)
+    lm[9:11, 1] = mouth_y * F
+    lm[11:13, 1] = shoulder_y * F
+    return lm
+
+
+@pytest.fixture(scope="module")
+def tiny_pose(tmp_path_factory):
+    """Factory: path of a tiny pose-like model with the given presence and landmarks."""
+    folder = tmp_path_factory.mktemp("pose")
+
+    def make(presence: float = 0.9, lm: np.ndarray | None = None, name: str = "pose.tflite"):
+        path = folder / name
+        path.write_bytes(pose_like_tflite(landmarks() if lm is None else lm, presence))
+        return path
+
+    return make
+
+
+def test_person_mask_names_the_garment_where_the_flood_fill_takes_the_background(tiny_pose) -> None:
+    photo = person_photo()
+    plain = analyse_colours(photo)
+    assert plain.family == "white" and plain.foreground == 1.0 and not plain.person_mask
+    masked = analyse_colours(photo, masker=PersonMasker(tiny_pose()))
+    assert masked.person_mask and masked.family == "blue"
+    assert masked.family_shares == {"blue": 1.0}  # no background, and the face above the neck is cut
+
+
+def test_no_person_keeps_todays_pixels(tiny_pose) -> None:
+    photo = person_photo()
+    plain = analyse_colours(photo).to_dict()
+    for masker in (PersonMasker(tiny_pose(presence=0.2, name="absent.tflite")),  # the model sees no one
+                   PersonMasker(tiny_pose(lm=landmarks(nose=(20, 200)), name="flat.tflite"))):  # no skin at nose
+        assert masker.region(np.asarray(photo)) is None
+        assert analyse_colours(photo, masker=masker).to_dict() == plain
+
+
+def test_a_model_without_the_pose_outputs_is_refused(tmp_path) -> None:
+    bad = tmp_path / "x.tflite"
+    bad.write_bytes(b"not a flatbuffer")
+    with pytest.raises(ModelUnavailable, match="cannot load"):
+        PersonMasker(bad)
+
+
+def test_without_the_model_pack_colours_use_the_foreground(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VISIONLAKE_MODEL_CACHE", str(tmp_path / "empty"))
+    monkeypatch.delenv("VISIONLAKE_MODELS", raising=False)
+    assert person_mask.load_person_masker() is None
+
+
+def test_colour_analyser_uses_the_mask_and_records_it(lake, tmp_path, tiny_pose, monkeypatch) -> None:
+    from visionlake.catalog.models import Image as ImageRow
+    from visionlake.fashion.models import FashionTag
+    from visionlake.ingest import ingest
+
+    src = tmp_path / "src"
+    src.mkdir()
+    person_photo().save(src / "model.png")
+    for name, masker in (("plain", None), ("masked", PersonMasker(tiny_pose()))):
+        monkeypatch.setattr(person_mask, "load_person_masker", lambda threads=1, m=masker: m)
+        lake.create_collection(name, "fashion", settings={"analysers": ["colour"]})
+        ingest(lake, src, name, workers=0)
+        with lake.session() as s:
+            tag = s.execute(select(FashionTag.value).join(ImageRow)
+                            .where(FashionTag.attribute == "colour")
+                            .where(ImageRow.collection_id == lake.collection(name).id)).scalar_one()
+        assert tag == ("blue" if masker else "white")
+        assert lake.collection(name).settings.get("person_mask") == ("mediapipe-pose" if masker else None)
