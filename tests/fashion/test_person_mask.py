@@ -106,3 +106,31 @@ def test_colour_analyser_uses_the_mask_and_records_it(lake, tmp_path, tiny_pose,
                             .where(ImageRow.collection_id == lake.collection(name).id)).scalar_one()
         assert tag == ("blue" if masker else "white")
         assert lake.collection(name).settings.get("person_mask") == ("mediapipe-pose" if masker else None)
+
+
+def test_a_tampered_model_file_in_the_wheel_is_refused(tmp_path, monkeypatch, tiny_pose) -> None:
+    import zipfile
+
+    from visionlake.models import registry
+
+    monkeypatch.setenv("VISIONLAKE_MODEL_CACHE", str(tmp_path / "cache"))
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / "mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.whl", "w") as z:
+        z.writestr("mediapipe/modules/pose_landmark/pose_landmark_full.tflite", tiny_pose().read_bytes())
+    with pytest.raises(ModelUnavailable):
+        registry.fetch("mediapipe-pose", from_dir=wheels, progress=False)
+    assert person_mask.load_person_masker() is None
+
+
+def test_real_pose_model_on_catalogue_photos(real_model, products) -> None:
+    real_model("mediapipe-pose")
+    masker = person_mask.load_person_masker()
+    assert masker is not None
+    with Image.open(products / "images" / "10015.jpg") as im:  # a man wearing a white T-shirt
+        rgb = np.asarray(im.convert("RGB"))
+    region = masker.region(rgb)
+    assert region is not None and 0.15 < region.mean() < 0.6
+    assert not region[:30].any()  # the head is cut
+    with Image.open(products / "images" / "10000.jpg") as im:  # a skirt laid flat
+        assert masker.region(np.asarray(im.convert("RGB"))) is None
