@@ -26,13 +26,13 @@ NAVY = (40, 70, 160)
 F = 256 / 224  # photo pixels -> model input units
 
 
-def person_photo(face: tuple[int, int, int] = (224, 172, 140)) -> Image.Image:
+def person_photo(face: tuple[int, int, int] = (224, 172, 140), garment: tuple[int, int, int] = NAVY) -> Image.Image:
     """224x224: a grey-to-white gradient, a face at (112, 35), a dark blue garment from row 60 down."""
     ramp = np.linspace(170, 255, 224)
     im = Image.fromarray(np.repeat(np.repeat(ramp[None, :, None], 224, 0), 3, 2).astype(np.uint8))
     d = ImageDraw.Draw(im)
     d.ellipse([94, 17, 130, 53], fill=face)
-    d.rectangle([97, 60, 127, 223], fill=NAVY)
+    d.rectangle([97, 60, 127, 223], fill=garment)
     return im
 
 
@@ -134,3 +134,24 @@ def test_real_pose_model_on_catalogue_photos(real_model, products) -> None:
     assert not region[:30].any()  # the head is cut
     with Image.open(products / "images" / "10000.jpg") as im:  # a skirt laid flat
         assert masker.region(np.asarray(im.convert("RGB"))) is None
+
+
+def test_train_colour_uses_the_same_pixels_and_records_the_mask(lake, tmp_path, tiny_pose, monkeypatch) -> None:
+    from visionlake.fashion import colour_training
+    from visionlake.ingest import ingest
+
+    src = tmp_path / "src"
+    src.mkdir()
+    lines = ["id,baseColour"]
+    for i in range(10):
+        garment, label = (NAVY, "Navy Blue") if i % 2 else ((30, 30, 32), "Black")
+        person_photo(garment=tuple(c + i for c in garment)).save(src / f"p{i}.png")  # distinct photos
+        lines.append(f"p{i},{label}")
+    (tmp_path / "meta.csv").write_text("\n".join(lines) + "\n")
+    masker = PersonMasker(tiny_pose())
+    monkeypatch.setattr(person_mask, "load_person_masker", lambda threads=1: masker)
+    lake.create_collection("shop", "fashion", settings={"analysers": ["colour"]})
+    ingest(lake, src, "shop", meta=tmp_path / "meta.csv", workers=0)
+    report = colour_training.train_colour_head(lake, "shop", "baseColour", backbone=False)
+    assert report["person_mask"] == "mediapipe-pose" and report["cv_accuracy"] == 1.0
+    assert lake.collection("shop").settings["colour_head"]["person_mask"] == "mediapipe-pose"
