@@ -155,3 +155,19 @@ def test_train_colour_uses_the_same_pixels_and_records_the_mask(lake, tmp_path, 
     report = colour_training.train_colour_head(lake, "shop", "baseColour", backbone=False)
     assert report["person_mask"] == "mediapipe-pose" and report["cv_accuracy"] == 1.0
     assert lake.collection("shop").settings["colour_head"]["person_mask"] == "mediapipe-pose"
+
+
+def test_fashion_colour_command_uses_the_mask(tmp_path, tiny_pose, monkeypatch, capsys) -> None:
+    import json
+    import sys
+
+    from visionlake.cli.common import run_cli
+    from visionlake.cli.fashion import app
+
+    person_photo().save(tmp_path / "model.png")
+    masker = PersonMasker(tiny_pose())
+    monkeypatch.setattr(person_mask, "load_person_masker", lambda threads=1: masker)
+    monkeypatch.setattr(sys, "argv", ["visionlake-fashion", "colour", str(tmp_path / "model.png"), "--json"])
+    assert run_cli(app) == 0
+    res = json.loads(capsys.readouterr().out)[0]
+    assert res["family"] == "blue" and res["person_mask"] is True
