@@ -29,12 +29,21 @@ def big(tmp_path_factory):
 
 
 def exact_topk(base: np.ndarray, queries: np.ndarray, k: int, exclude: set[int] | None = None) -> np.ndarray:
+    """The ``k`` most similar base rows of each query (cosine), best first.
+
+    Fifty queries at a time, a partition then a sort of ``k``: a full argsort of 500 x 200,000
+    similarities held 400 MB and took most of the test's ~25 s on a busy 2-core machine."""
     b = base / np.linalg.norm(base, axis=1, keepdims=True)
     q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-    sims = q @ b.T
-    if exclude:
-        sims[:, list(exclude)] = -np.inf
-    return np.argsort(-sims, axis=1)[:, :k]
+    out = []
+    for start in range(0, len(q), 50):
+        sims = q[start : start + 50] @ b.T
+        if exclude:
+            sims[:, list(exclude)] = -np.inf
+        top = np.argpartition(sims, -k, axis=1)[:, -k:]
+        order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
+        out.append(np.take_along_axis(top, order, axis=1))
+    return np.vstack(out)
 
 
 def test_auto_choice_is_approximate_with_recall_at_10_at_least_095(big):

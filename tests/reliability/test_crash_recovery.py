@@ -161,31 +161,44 @@ def _face_counts(root: Path, collection: str = "people") -> dict[str, int]:
         lk.close()
 
 
-@pytest.mark.heavy
-@pytest.mark.parametrize("crash", ["ingest.chunk.committed:1", "ingest.finalize.before_save"])
-def test_faces_ingest_killed_then_rerun_matches_an_uninterrupted_run(tmp_path, lfw_dir, crash) -> None:
-    """Ingest of a ``faces`` collection (real dlib pack) killed mid-run: the rerun ends exactly where a
-    run that was never killed ends: same images, same face templates, every template in the index."""
+def _ingest_faces(src: Path, lake: Path, env: dict[str, str] | None = None):
+    return vl("--lake", str(lake), "ingest", str(src), "-c", "people", "--purpose", "faces",
+              "--workers", "0", "--json", env=env)
+
+
+@pytest.fixture(scope="module")
+def lfw_24(tmp_path_factory, lfw_dir) -> Path:
+    """24 real LFW photos, copied (the kills below must not depend on the shared folder)."""
     import shutil
 
-    src = tmp_path / "photos"
-    src.mkdir()
+    src = tmp_path_factory.mktemp("lfw24")
     for p in sorted((lfw_dir / "images").rglob("*.jpg"))[:24]:
         shutil.copy(p, src / p.name)
+    return src
 
-    def ingest(lake: Path, env: dict[str, str] | None = None):
-        return vl("--lake", str(lake), "ingest", str(src), "-c", "people", "--purpose", "faces",
-                  "--workers", "0", "--json", env=env)
 
-    clean = tmp_path / "clean"
-    assert ingest(clean).returncode == 0
+@pytest.fixture(scope="module")
+def uninterrupted_faces(tmp_path_factory, lfw_24) -> dict[str, int]:
+    """What a faces ingest of ``lfw_24`` that is never killed ends with: computed once for every crash
+    point (the run is deterministic: same photos, same pack, one worker)."""
+    clean = tmp_path_factory.mktemp("faces_clean") / "lake"
+    r = _ingest_faces(lfw_24, clean)
+    assert r.returncode == 0, r.stderr
     want = _face_counts(clean)
     assert want["images"] == 24 and want["faces"] >= 20 and want["indexed"] == want["faces"]
+    return want
 
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("crash", ["ingest.chunk.committed:1", "ingest.finalize.before_save"])
+def test_faces_ingest_killed_then_rerun_matches_an_uninterrupted_run(tmp_path, lfw_24, uninterrupted_faces,
+                                                                     crash) -> None:
+    """Ingest of a ``faces`` collection (real dlib pack) killed mid-run: the rerun ends exactly where a
+    run that was never killed ends: same images, same face templates, every template in the index."""
     lake = tmp_path / "lake"
-    r = ingest(lake, {ENV: crash})
+    r = _ingest_faces(lfw_24, lake, {ENV: crash})
     assert r.returncode == -signal.SIGKILL, r.stderr
-    r = ingest(lake)
+    r = _ingest_faces(lfw_24, lake)
     assert r.returncode == 0, r.stderr
-    assert _face_counts(lake) == want
+    assert _face_counts(lake) == uninterrupted_faces
     assert_lake_ok(lake)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from visionlake.errors import ModelUnavailable
+from visionlake.faces.dlib_files import resnet_onnx_bytes
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -97,7 +98,8 @@ class DlibEmbedder:
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = max(1, int(threads))
             opts.inter_op_num_threads = 1
-            sess = ort.InferenceSession(dlib_resnet_onnx_bytes(model_path), sess_options=opts,
+            onnx_bytes = resnet_onnx_bytes(model_path, dlib_resnet_onnx_bytes)  # built once, then read
+            sess = ort.InferenceSession(onnx_bytes, sess_options=opts,
                                         providers=["CPUExecutionProvider"])
         except Exception:  # noqa: BLE001 - any failure means: use dlib itself
             return

@@ -17,6 +17,7 @@ CLI, the service and scripts behave identically. Design points where the issue l
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,7 +124,7 @@ def read_photo(src: str | os.PathLike[str] | bytes, label: str | None = None) ->
 
     Bad files raise :class:`BadInput` naming the file and the reason, the same reasons ingestion uses.
     """
-    from visionlake.imageio import Rejected, decode, read_bytes
+    from visionlake.imageio import Rejected, decode_rgb, read_bytes
 
     if isinstance(src, bytes | bytearray):
         path, data, label = None, bytes(src), label or "<upload>"
@@ -137,10 +138,12 @@ def read_photo(src: str | os.PathLike[str] | bytes, label: str | None = None) ->
         except Rejected as exc:
             raise BadInput(f"cannot use {label}: {exc.reason}: {exc.detail}") from exc
     try:
-        d = decode(data)
+        # the decoder ingestion uses, without the perceptual hash a probe has no use for (it imported
+        # SciPy and cost every faces command ~0.5 s of CPU)
+        image, fmt, _notes = decode_rgb(data)
     except Rejected as exc:
         raise BadInput(f"cannot use {label}: {exc.reason}: {exc.detail}") from exc
-    return Photo(label, path, data, d.image, d.sha256, d.width, d.height, d.format)
+    return Photo(label, path, data, image, hashlib.sha256(data).hexdigest(), image.width, image.height, fmt)
 
 
 def box_size(box: Sequence[int]) -> tuple[int, int]:
