@@ -7,6 +7,10 @@ Two steps, so that the models run once (about 30 ms per photo, one thread):
     python scripts/measure_person_mask.py measure --data ../shared/data/fashion_products \
         --cache /tmp/mp/cache --features /tmp/colourcache/features_10000_12999.npz \
         --out docs/benchmarks/fashion-person-mask.json
+    # once, after the choice (CHOSEN below), on the untouched ids:
+    PYTHONPATH=.:/tmp/mp/site python scripts/measure_person_mask.py extract --test ...same as above...
+    python scripts/measure_person_mask.py confirm --data ... --cache ... --features ... \
+        --out docs/benchmarks/fashion-person-mask.json
 
 ``extract`` runs ``selfie_segmentation.tflite`` and ``pose_landmark_full.tflite`` (both read out of the
 ``mediapipe==0.10.14`` wheel, never imported; run with ``ai-edge-litert``) on the apparel photos worn by
