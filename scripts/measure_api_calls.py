@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+_TOP = 0  # --top: print the profile's N most expensive functions
+
 
 async def _call(app: Any, key: str, path: str, body: bytes) -> tuple[int, bytes]:
     """One POST through the ASGI app; returns status and body."""
@@ -66,6 +68,8 @@ async def _measure(app: Any, key: str, requests: list[tuple[str, bytes]], n: int
     prof.disable()
     cpu = time.thread_time() - t0
     stats = pstats.Stats(prof)
+    if _TOP:
+        stats.sort_stats("tottime").print_stats(_TOP)
     # CPU again without the profiler (it inflates the time of every call)
     t0 = time.thread_time()
     for i in range(n):
@@ -83,7 +87,10 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--label", default="")
+    ap.add_argument("--top", type=int, default=0, help="print the N functions with the most own time")
     args = ap.parse_args()
+    global _TOP
+    _TOP = args.top
 
     from visionlake.bench.api import _search_body, build_lake
     from visionlake.service.app import create_app

@@ -409,3 +409,84 @@ def test_a_serving_process_takes_what_a_cold_query_loaded_out_of_the_collectors_
     finally:
         heap.enable(False)
         gc.unfreeze()
+
+
+# ------------------------------------------------------------------ hot routes answer pre-serialised JSON
+_IDENTIFY_OUTS = [
+    {"collection": "g", "threshold": 0.5, "probe_kept": False, "warning": "not in the model: dropped",
+     "faces": [{"identity": "Ann", "best_score": np.float32(0.81234),
+                "matches": [{"person": "Ann", "person_id": np.int64(3), "score": np.float32(0.8123), "face_id": 7},
+                            {"person": "Bö", "person_id": 4, "score": 0.61, "face_id": np.int64(9)}]},
+               {"identity": "unknown", "best_score": None, "matches": [], "warning": "face is small",
+                "box": [np.int64(1), 2, 3, 4], "quality": np.float32(0.5)}]},
+    {"collection": "g", "threshold": 0.0001, "faces": [], "probe_kept": False},
+]
+
+
+@pytest.mark.parametrize("out", _IDENTIFY_OUTS)
+def test_identify_answer_is_byte_for_byte_what_the_response_model_writes(out):
+    from pydantic_core import to_json
+
+    from visionlake.service.routes.faces import IdentifyOut, identify_out
+
+    assert to_json(identify_out(out)) == IdentifyOut.model_validate(out).model_dump_json().encode()
+
+
+def test_search_answer_is_byte_for_byte_what_the_response_model_writes():
+    from pydantic_core import to_json
+
+    from visionlake.fashion.search import SearchResult
+    from visionlake.service.routes.fashion import SearchOut, _hits, search_out
+
+    results = [SearchResult(np.int64(5), np.float32(0.91234), "a.jpg", "/lake/t.jpg",
+                            {"season": "Été", "year": 2012, "stored": "x", "tags": ["a", 1.5], "n": None}),
+               SearchResult(7, 0.25, "b.jpg", None, {})]
+    for res in (results, []):
+        generic = SearchOut(collection="looks", query="red", results=_hits("looks", res)).model_dump_json()
+        assert to_json(search_out("looks", "red", res)) == generic.encode()
+
+
+def test_hot_routes_send_the_models_json_and_still_declare_the_models(gallery):
+    from visionlake.service.routes.faces import IdentifyOut
+
+    client, _lake, key, centres = gallery
+    for body in ({"embeddings": [centres[0].tolist(), centres[1].tolist()], "threshold": 0.5, "top": 3},
+                 {"embeddings": [centres[2].tolist()], "threshold": 0.999}):
+        r = client.post("/collections/g/faces/identify-embedding", headers=auth(key), json=body)
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        assert r.content == IdentifyOut.model_validate(r.json()).model_dump_json().encode()
+    assert r.json()["faces"][0] == {"box": None, "quality": None, "identity": "unknown",
+                                    "best_score": r.json()["faces"][0]["best_score"], "matches": [],
+                                    "warning": None}
+    # request validation answers are unchanged (FastAPI's own body validation still runs)
+    bad = client.post("/collections/g/faces/identify-embedding", headers=auth(key), json={"embeddings": []})
+    assert bad.status_code == 422
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, model in (("/collections/{collection}/faces/identify-embedding", "IdentifyOut"),
+                        ("/collections/{collection}/fashion/search", "SearchOut")):
+        ok = paths[path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert ok == {"$ref": f"#/components/schemas/{model}"}
+
+
+def test_search_hit_rows_in_driver_sql_equal_the_core_read(tmp_path):
+    from visionlake.catalog.models import Image
+    from visionlake.fashion.search import _HIT_ROWS, hit_rows
+
+    lake = Lake(tmp_path / "lake")
+    col = lake.create_collection("looks", "fashion")
+    odd = "caf\udce9.jpg"  # a file name that is not UTF-8 (stored as bytes)
+    from PIL import Image as PILImage
+
+    (lake.root / "t").mkdir()
+    PILImage.new("RGB", (8, 8)).save(lake.root / "t" / "a.jpg")  # the lake check reads thumbnails
+    with lake.session() as s:
+        s.execute(insert(Image), [
+            {"id": 10, "collection_id": col.id, "sha256": "a" * 64, "path": odd, "thumbnail": "t/a.jpg",
+             "meta": {"season": "Été", "year": 2012, "tags": ["x"]}},
+            {"id": 11, "collection_id": col.id, "sha256": "b" * 64, "path": "b.jpg", "meta": None}])
+    with lake.engine.connect() as conn:
+        core = {r.id: (r.path, r.thumbnail, r.meta) for r in conn.execute(_HIT_ROWS, {"ids": [10, 11, 99]})}
+    assert hit_rows(lake, [10, 11, 99]) == core
+    assert core[10] == (odd, "t/a.jpg", {"season": "Été", "year": 2012, "tags": ["x"]})
+    assert hit_rows(lake, []) == {}
+    lake.close()

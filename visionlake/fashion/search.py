@@ -6,6 +6,7 @@ query still returns the top K of the matching images rather than a post-filtered
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +26,11 @@ SPACE = "fashion"
 #: What a search shows of each hit, read by id (an expanding IN list).
 _HIT_ROWS = select(Image.id, Image.path, Image.thumbnail, Image.meta).where(
     Image.id.in_(bindparam("ids", expanding=True)))
+_T = Image.__table__
+#: :data:`_HIT_ROWS` in plain SQL, up to its ``IN`` list of placeholders (see :func:`hit_rows`).
+_HIT_SQL = (f"SELECT {_T.c.id.name}, {_T.c.path.name}, {_T.c.thumbnail.name}, {_T.c.meta.name} "
+            f"FROM {_T.name} WHERE {_T.c.id.name} IN")
+_PATH_TYPE = _T.c.path.type
 
 
 @dataclass
@@ -121,19 +127,37 @@ def search(lake: Lake, collection: str, image: str | os.PathLike[str] | PILImage
     hits = index.search(q, k=top, where=where or None)[0]
     if not hits:
         return []
-    ids = [h.id for h in hits]
-    # the four columns needed, without ORM objects, through one statement built once: this runs on
-    # every query, and building the select per query cost about half of the read
-    with lake.engine.connect() as conn:
-        rows = {r.id: r for r in conn.execute(_HIT_ROWS, {"ids": ids})}
+    rows = hit_rows(lake, [int(h.id) for h in hits])
     out = []
     for h in hits:
         r = rows.get(h.id)
         if r is None:
             continue
-        thumb = str(Path(lake.root) / r.thumbnail) if r.thumbnail else None
-        out.append(SearchResult(h.id, round(float(h.score), 5), r.path, thumb, dict(r.meta or {})))
+        path, thumbnail, meta = r
+        thumb = str(Path(lake.root) / thumbnail) if thumbnail else None
+        out.append(SearchResult(h.id, round(float(h.score), 5), path, thumb, dict(meta or {})))
     return out
+
+
+def hit_rows(lake: Lake, ids: list[int]) -> dict[int, tuple[str, str | None, dict[str, Any] | None]]:
+    """``id -> (path, thumbnail, meta)`` of the hits, decoded as the ORM columns decode them.
+
+    This runs on every query: in the driver's own SQL (one ``IN`` list of placeholders) rather than
+    through SQLAlchemy's expanding-parameter compilation and result processing, which cost about
+    as much Python as the rest of the search. Drivers with other placeholder styles read through Core.
+    """
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(lake.engine.dialect.paramstyle)
+    if mark is None or not ids:
+        with lake.engine.connect() as conn:
+            return {r.id: (r.path, r.thumbnail, r.meta) for r in conn.execute(_HIT_ROWS, {"ids": ids})}
+    sql = f"{_HIT_SQL} ({', '.join([mark] * len(ids))})"
+    dialect = lake.engine.dialect
+    decode_path = _PATH_TYPE.process_result_value
+    with lake.engine.connect() as conn:
+        rows = conn.exec_driver_sql(sql, tuple(ids)).fetchall()
+    # JSON arrives as text from SQLite, already decoded from drivers with a JSON type (psycopg)
+    return {i: (decode_path(path, dialect), thumb, json.loads(meta) if isinstance(meta, str | bytes) else meta)
+            for i, path, thumb, meta in rows}
 
 
 def results_json(results: list[SearchResult]) -> list[dict[str, Any]]:

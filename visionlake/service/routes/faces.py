@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -34,6 +34,7 @@ from visionlake.service.deps import (
     service_state,
 )
 from visionlake.service.errors import COMMON, ApiError, responses
+from visionlake.service.hot_json import json_response
 from visionlake.service.limits import check_image_pixels, run_blocking
 
 router = APIRouter(tags=["faces"])
@@ -355,7 +356,7 @@ async def identify(
              responses=responses(*COMMON, 400, 404), openapi_extra=HOT_SECURITY,
              summary="Identify pre-computed face templates (no photo; audited)")
 async def identify_embedding(collection: CollectionName, body: EmbeddingQuery, request: Request, who: HotViewer
-                             ) -> dict[str, Any]:
+                             ) -> Response:
     st = service_state(request)  # not the State dependency: one level less to solve on the hottest route
     col = _faces_collection(st, collection, who)
     lens = {len(e) for e in body.embeddings}
@@ -363,9 +364,25 @@ async def identify_embedding(collection: CollectionName, body: EmbeddingQuery, r
         raise ApiError(400, "bad_input", "all embeddings must have the same, non-zero length")
     vecs = np.asarray(body.embeddings, dtype=np.float32)
     warm = _gallery(st, col).warm() and st.index_loaded(col.name, "faces")
-    return await st.queries.run("identify-embedding", identify_embeddings, st, col, vecs, body.top, body.far,
-                                body.threshold, who.actor, warm=warm,
-                              timeout=st.limits.request_timeout_s)
+    out = await st.queries.run("identify-embedding", identify_embeddings, st, col, vecs, body.top, body.far,
+                               body.threshold, who.actor, warm=warm, timeout=st.limits.request_timeout_s)
+    return json_response(identify_out(out))  # IdentifyOut's shape, without re-validating it (hot_json)
+
+
+def identify_out(out: dict[str, Any]) -> dict[str, Any]:
+    """An identify answer in :class:`IdentifyOut`'s exact shape: its fields in its order, defaults
+    filled in, keys it does not declare (the gallery's top-level ``warning``) left out, numbers
+    converted as the model converts them -- what FastAPI's response-model step would write."""
+    return {"collection": out["collection"], "threshold": float(out["threshold"]),
+            "faces": [{"box": None if (b := f.get("box")) is None else [int(v) for v in b],
+                       "quality": None if (q := f.get("quality")) is None else float(q),
+                       "identity": f["identity"],
+                       "best_score": None if (s := f.get("best_score")) is None else float(s),
+                       "matches": [{"person": m["person"], "person_id": int(m["person_id"]),
+                                    "score": float(m["score"]), "face_id": int(m["face_id"])}
+                                   for m in f["matches"]],
+                       "warning": f.get("warning")} for f in out["faces"]],
+            "probe_kept": bool(out.get("probe_kept", False))}
 
 
 @router.get("/collections/{collection}/people", response_model=list[PersonOut], responses=responses(*COMMON, 404),

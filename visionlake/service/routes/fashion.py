@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -28,6 +28,7 @@ from visionlake.service.deps import (
     service_state,
 )
 from visionlake.service.errors import COMMON, ApiError, responses
+from visionlake.service.hot_json import json_response
 from visionlake.service.limits import check_image_pixels, run_blocking, search_threads
 from visionlake.service.routes.collections import check_where_keys, parse_where
 
@@ -139,7 +140,7 @@ async def _image(st: Any, upload: UploadFile) -> Any:
 @router.post("/collections/{collection}/fashion/search", response_model=SearchOut,
              responses=responses(*COMMON, 400, 404, 503), openapi_extra=HOT_SECURITY,
              summary="Search looks by words or by a catalog image")
-async def search_text(collection: CollectionName, body: SearchIn, request: Request, who: HotViewer) -> dict[str, Any]:
+async def search_text(collection: CollectionName, body: SearchIn, request: Request, who: HotViewer) -> Response:
     from visionlake.fashion.search import search
 
     st = service_state(request)  # not the State dependency: one level less to solve on a hot route
@@ -159,7 +160,19 @@ async def search_text(collection: CollectionName, body: SearchIn, request: Reque
     warm = st.index_loaded(collection, "fashion") and (body.text is None or _model_key(col) in st.fashion_models)
     results = await st.queries.run("fashion-search", work, timeout=st.limits.request_timeout_s, warm=warm)
     query = body.text if body.text is not None else f"image {body.image_id}"
-    return {"collection": collection, "query": query, "results": _hits(collection, results)}
+    return json_response(search_out(collection, query, results))  # SearchOut's shape, not re-validated
+
+
+def search_out(collection: str, query: str, results: list[Any]) -> dict[str, Any]:
+    """A search answer in :class:`SearchOut`'s exact shape (fields in the models' order, values
+    converted as the models convert them): what FastAPI's response-model step would write from
+    :func:`_hits`, without building and re-validating a model per hit (see ``service/hot_json.py``)."""
+    prefix = f"/collections/{collection}/images/"
+    return {"collection": collection, "query": query,
+            "results": [{"image_id": int(r.image_id), "score": float(r.score),
+                         "thumbnail_url": f"{prefix}{r.image_id}/thumbnail" if r.thumbnail else None,
+                         "meta": {k: v for k, v in (r.meta or {}).items() if k != "stored"}}
+                        for r in results]}
 
 
 @router.post("/collections/{collection}/fashion/search-image", response_model=SearchOut,
