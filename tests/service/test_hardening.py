@@ -151,13 +151,20 @@ class _Quick:
     body_idle_timeout_s = 1.0
 
 
-@pytest.fixture
-def live_server(lake):
+def _guarded_protocols() -> list:
+    from visionlake.service import server
+
+    return [p for p in (server.GuardedHttpToolsProtocol, server.GuardedH11Protocol) if p is not None]
+
+
+@pytest.fixture(params=_guarded_protocols(), ids=lambda p: p.__name__)
+def live_server(lake, request):
+    """The app under uvicorn with each guarded protocol (httptools, the default, and h11, its fallback)."""
     import uvicorn
 
-    from visionlake.service.server import GuardedH11Protocol, uvicorn_config
+    from visionlake.service.server import uvicorn_config
 
-    class Quick(_Quick, GuardedH11Protocol):
+    class Quick(_Quick, request.param):
         pass
 
     app = create_app(lake=lake, job_workers=0)
@@ -246,6 +253,44 @@ def test_normal_requests_still_work_and_keep_alive(live_server):
             assert data.startswith(b"HTTP/1.1 200")
             if not _:
                 time.sleep(1.3)  # longer than the (test) head timeout: an idle keep-alive is not a slow head
+
+
+def test_an_oversized_request_head_is_refused(live_server):
+    with socket.create_connection(("127.0.0.1", live_server), timeout=5) as s:
+        try:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Big: " + b"a" * 70_000)
+            time.sleep(0.3)  # the server holds an incomplete head of 70 KB: over MAX_HEAD_BYTES
+            s.sendall(b"\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            return  # closed while we were still sending: refused
+        data = b""
+        s.settimeout(3)
+        try:
+            while chunk := s.recv(4096):
+                data += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+        assert not data.startswith(b"HTTP/1.1 200")
+        assert data == b"" or data.startswith(b"HTTP/1.1 4")
+
+
+def test_serve_parses_with_httptools_on_the_asyncio_loop():
+    """httptools is a core dependency; the loop is named (uvicorn's "auto" would take uvloop when it
+    happens to be installed, which accepted new connections one per loop iteration under load)."""
+    from visionlake.service.server import GuardedHttpToolsProtocol, server_settings
+
+    settings = server_settings()
+    assert GuardedHttpToolsProtocol is not None  # a broken install of the dependency fails here
+    assert settings["http"] is GuardedHttpToolsProtocol and settings["loop"] == "asyncio"
+
+
+def test_serve_falls_back_to_h11_without_httptools(monkeypatch):
+    from visionlake.service import server
+
+    monkeypatch.setattr(server, "GuardedHttpToolsProtocol", None)
+    settings = server.server_settings()
+    assert settings["http"] is server.GuardedH11Protocol and settings["loop"] == "asyncio"
+    assert settings["limit_concurrency"] == server.MAX_CONNECTIONS  # the same limits either way
 
 
 # ------------------------------------------------------------------------------------------- serve

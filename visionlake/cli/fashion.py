@@ -22,13 +22,15 @@ BackendOption = Annotated[str, typer.Option("--backend", help="onnx (default) or
 
 @app.command("colour")
 def colour_cmd(images: Annotated[list[Path], typer.Argument(help="Photos.")], json_out: JsonOption = False) -> None:
-    """Garment colours (no model needed): named colours with shares and the colour family."""
+    """Garment colours (no model needed; the person mask on photos of people where it is fetched)."""
     from visionlake.fashion.colour import analyse_colours
+    from visionlake.fashion.person_mask import load_person_masker
     from visionlake.fashion.search import load_image
 
     results = []
+    masker = load_person_masker()
     for p in images:
-        res = analyse_colours(load_image(p)).to_dict()
+        res = analyse_colours(load_image(p), masker=masker).to_dict()
         res["path"] = str(p)
         results.append(res)
     if json_out:
@@ -86,7 +88,10 @@ def tag_cmd(
         colours = [r["colour"] for r in ColourAnalyser().analyse(
             [DecodedImage(str(p), "", im) for p, im in zip(images, pics, strict=True)], ctx)]
     else:
-        colours = [analyse_colours(im).to_dict() | {"family_model": "model-free"} for im in pics]
+        from visionlake.fashion.person_mask import load_person_masker
+
+        masker = load_person_masker()
+        colours = [analyse_colours(im, masker=masker).to_dict() | {"family_model": "model-free"} for im in pics]
     results = []
     for p, ts, colour in zip(images, tags, colours, strict=True):
         results.append({"path": str(p), "model": tagger.model_name, "tags": [t.to_dict() for t in ts],

@@ -26,7 +26,10 @@ class ColourAnalyser(Analyser):
     The named colours always come from the model-free method; the *family* comes from the collection's
     trained colour head when it has one (``fashion train-colour``; tag source ``colour-head``), else
     from the model-free vote (tag source ``colour``). Each result says which answered
-    (``family_model``).
+    (``family_model``). Where the person-mask model is on the machine (``models fetch mediapipe-pose``
+    and the ``person`` extra), photos of people take their garment pixels from it (``person_mask`` in
+    the result; the collection records the model in its settings), else from the flood-filled
+    foreground.
     """
 
     name = "colour"
@@ -34,12 +37,15 @@ class ColourAnalyser(Analyser):
     def __init__(self) -> None:
         self.head: Any = None
         self.backbone: Any = None
+        self.masker: Any = None
         self._prepared = False
 
     def prepare(self, ctx: WorkerContext) -> None:
         from visionlake.fashion.colour_training import load_backbone, load_collection_head
+        from visionlake.fashion.person_mask import load_person_masker
 
         self._prepared = True
+        self.masker = load_person_masker()
         head = load_collection_head(ctx.collection_dir)
         if head is not None and head.needs_backbone:
             try:
@@ -58,7 +64,7 @@ class ColourAnalyser(Analyser):
         out: list[dict[str, Any]] = []
         for item in images:
             try:
-                res = analyse_colours(item.image).to_dict()
+                res = analyse_colours(item.image, masker=self.masker).to_dict()
                 res["family_model"] = "model-free"
                 out.append({"colour": res})
             except Exception as exc:  # one odd image must not fail the batch
@@ -73,7 +79,7 @@ class ColourAnalyser(Analyser):
         from visionlake.fashion.colour_head import image_features
 
         try:
-            x = image_features(pics, self.head.features, self.backbone)
+            x = image_features(pics, self.head.features, self.backbone, masker=self.masker)
             fams, conf = self.head.predict(x), self.head.confidence(x)
         except Exception as exc:
             log.warning("colour head failed on a batch, the model-free method answered: %s", exc)
@@ -97,12 +103,25 @@ class ColourAnalyser(Analyser):
         for c in res["colours"]:
             session.add(FashionColour(image_id=image_id, name=c["name"], family=c["family"], share=c["share"],
                                       hex=c["hex"]))
+        if res.get("person_mask"):
+            _record_person_mask(session, collection)
         learned = res.get("family_model", "model-free") != "model-free"
         conf = res.get("family_confidence") if learned else None
         if conf is None:
             conf = float(res["family_shares"].get(res["family"], 0.0))
         session.add(FashionTag(image_id=image_id, attribute="colour", value=res["family"], confidence=float(conf),
                                region="whole", source="colour-head" if learned else "colour"))
+
+
+def _record_person_mask(session: Any, collection: Any) -> None:
+    """Name the person-mask model in the collection's settings (once), so ``info`` shows what chose
+    the garment pixels of its colours."""
+    from visionlake.catalog.models import Collection
+    from visionlake.fashion.person_mask import MODEL_NAME, PERSON_SETTING
+
+    c = session.get(Collection, collection.id)
+    if c is not None and (c.settings or {}).get(PERSON_SETTING) != MODEL_NAME:
+        c.settings = dict(c.settings or {}) | {PERSON_SETTING: MODEL_NAME}  # reassigned: JSON is not tracked
 
 
 #: Tag sources the colour analyser writes: the model-free vote, or the collection's trained head.

@@ -27,13 +27,16 @@ live here so that the benchmark and the tagger agree on what "blue" means.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image as PILImage
 from scipy import ndimage
 
 from visionlake.errors import BadInput
+
+if TYPE_CHECKING:
+    from visionlake.fashion.person_mask import PersonMasker
 
 #: Families, in display order. ``multi`` is only predicted when no single family dominates.
 FAMILIES: tuple[str, ...] = (
@@ -296,6 +299,7 @@ class ColourResult:
     family_shares: dict[str, float] = field(default_factory=dict)
     foreground: float = 0.0  # share of the image that is product (not background)
     skin_removed: float = 0.0  # share of the foreground dropped as skin
+    person_mask: bool = False  # the garment pixels came from the person mask (a photo of a person)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON output and pickling across worker processes."""
@@ -522,14 +526,23 @@ class GarmentPixels:
     skin_share: float
     skin_removed: bool
     rng: np.random.Generator
+    person_mask: bool = False
 
 
-def garment_pixels(image: PILImage.Image | np.ndarray, settings: ColourSettings | None = None) -> GarmentPixels:
-    """The pixels every colour decision looks at: shared by the model-free family and the learned head."""
+def garment_pixels(image: PILImage.Image | np.ndarray, settings: ColourSettings | None = None,
+                   masker: PersonMasker | None = None) -> GarmentPixels:
+    """The pixels every colour decision looks at: shared by the model-free family and the learned head.
+
+    With a ``masker`` (:mod:`visionlake.fashion.person_mask`) a photo of a person takes its garment
+    from the person mask below the neck instead of the flood-filled foreground; the centre weight
+    still follows the foreground's person box, as measured.
+    """
     s = settings or ColourSettings()
     rgb = _as_rgb_array(image, s.max_side)
     lab = srgb_to_lab(rgb)
-    fg = foreground_mask(lab, s)
+    flood = foreground_mask(lab, s)
+    region = masker.region(rgb) if masker is not None else None
+    fg = flood if region is None else region
     fg_share = float(fg.mean())
     skin = skin_mask(rgb) & fg
     skin_share = float(skin.sum() / max(fg.sum(), 1))
@@ -538,7 +551,7 @@ def garment_pixels(image: PILImage.Image | np.ndarray, settings: ColourSettings 
         keep = fg if fg.sum() >= 10 else np.ones_like(fg)
     h, w = fg.shape
     cy, cx = (h - 1) / 2, (w - 1) / 2
-    person = _person_box(fg, skin)
+    person = _person_box(flood, skin if region is None else skin_mask(rgb) & flood)
     if person is not None:  # a model wearing the product: the garment is the torso, not the jeans
         top, bottom, left, right = person
         cy, cx = top + s.torso_centre * (bottom - top), (left + right) / 2
@@ -551,13 +564,15 @@ def garment_pixels(image: PILImage.Image | np.ndarray, settings: ColourSettings 
     if len(px) > s.samples:
         idx = rng.choice(len(px), s.samples, replace=False, p=wt / wt.sum())
         px, wt = px[idx], np.ones(len(idx))
-    return GarmentPixels(px, wt, fg_share, skin_share, keep is not fg, rng)
+    return GarmentPixels(px, wt, fg_share, skin_share, keep is not fg, rng, region is not None)
 
 
-def analyse_colours(image: PILImage.Image | np.ndarray, settings: ColourSettings | None = None) -> ColourResult:
-    """Name the colours of the product in ``image`` (RGB) and pick its colour family."""
+def analyse_colours(image: PILImage.Image | np.ndarray, settings: ColourSettings | None = None,
+                    masker: PersonMasker | None = None) -> ColourResult:
+    """Name the colours of the product in ``image`` (RGB) and pick its colour family (``masker``: see
+    :func:`garment_pixels`)."""
     s = settings or ColourSettings()
-    g = garment_pixels(image, s)
+    g = garment_pixels(image, s, masker)
     px, wt, rng, fg_share, skin_share = g.lab, g.weight, g.rng, g.foreground, g.skin_share
     centres, assign = _kmeans(px, wt, s.k, rng)
     totals = np.bincount(assign, weights=wt, minlength=len(centres))
@@ -590,6 +605,7 @@ def analyse_colours(image: PILImage.Image | np.ndarray, settings: ColourSettings
         family_shares={k: round(v, 4) for k, v in sorted(fam_shares.items(), key=lambda kv: -kv[1])},
         foreground=round(fg_share, 4),
         skin_removed=round(skin_share if g.skin_removed else 0.0, 4),
+        person_mask=g.person_mask,
     )
 
 

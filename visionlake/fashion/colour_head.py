@@ -210,10 +210,12 @@ def make_candidate(kind: str, params: dict[str, float]) -> object:
 
 
 def image_features(images: Sequence[PILImage.Image], parts: Sequence[str], backbone: Any = None,
-                   settings: ColourSettings | None = None) -> np.ndarray:
+                   settings: ColourSettings | None = None, masker: Any = None) -> np.ndarray:
     """The head's input rows for ``images``: the named :data:`FEATURE_PARTS`, segmenting each garment once.
 
-    ``backbone`` (a :class:`~visionlake.fashion.backbone.BackboneModel`) is needed only for ``emb``.
+    ``backbone`` (a :class:`~visionlake.fashion.backbone.BackboneModel`) is needed only for ``emb``;
+    ``masker`` (a :class:`~visionlake.fashion.person_mask.PersonMasker`) picks the garment pixels of
+    photos of people, as at analysis.
     """
     s = settings or ColourSettings()
     unknown = [p for p in parts if p not in FEATURE_PARTS]
@@ -222,7 +224,7 @@ def image_features(images: Sequence[PILImage.Image], parts: Sequence[str], backb
     got: dict[str, list[np.ndarray]] = {p: [] for p in parts}
     if any(p != "emb" for p in parts):
         for im in images:
-            g = garment_pixels(im, s)
+            g = garment_pixels(im, s, masker)
             if "lab" in got:
                 got["lab"].append(lab_features(g, s))
             if "polar" in got:

@@ -91,6 +91,9 @@ def train_colour_head(lake: Lake, collection: str, label_column: str, folds: int
         except ModelUnavailable:
             if backbone:
                 raise
+    from visionlake.fashion.person_mask import MODEL_NAME, load_person_masker
+
+    masker = load_person_masker()  # the same garment pixels as the analyser will see
     parts, cands = (HEAD_PARTS, HEAD_CANDIDATES) if model is not None else (HEAD_PARTS_NO_BACKBONE,
                                                                             HEAD_CANDIDATES_NO_BACKBONE)
     feats, labels, groups, missing = [], [], [], 0
@@ -106,7 +109,7 @@ def train_colour_head(lake: Lake, collection: str, label_column: str, folds: int
             fams.append(fam)
             shas.append(sha or hashlib.sha256(str(path).encode()).hexdigest())
         if pics:
-            feats.append(image_features(pics, parts, model))
+            feats.append(image_features(pics, parts, model, masker=masker))
             labels += fams
             groups += shas
     if not labels:
@@ -118,7 +121,8 @@ def train_colour_head(lake: Lake, collection: str, label_column: str, folds: int
                                groups=groups, label_column=label_column)
     path = head_path(lake.collection_dir(collection))
     head.save(path)
-    record = head.describe() | {"path": str(path.relative_to(lake.root))}
+    record = head.describe() | {"path": str(path.relative_to(lake.root)),
+                                "person_mask": MODEL_NAME if masker is not None else None}
     with lake.session() as s:
         c = s.get(Collection, col.id)
         if c is not None:
@@ -126,4 +130,5 @@ def train_colour_head(lake: Lake, collection: str, label_column: str, folds: int
     return {"collection": collection, "label_column": label_column, "model": record["name"],
             "features": list(parts), "cv_accuracy": record["cv_accuracy"], "samples": head.samples,
             "classes": head.classes, "cv_table": {k: round(v, 4) for k, v in head.cv_table.items()},
-            "unreadable": missing, "unlabelled": len(rows) - len(labelled), "path": record["path"]}
+            "unreadable": missing, "unlabelled": len(rows) - len(labelled), "path": record["path"],
+            "person_mask": record["person_mask"]}

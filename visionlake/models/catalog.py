@@ -78,6 +78,21 @@ register(ModelSpec(
 ))
 
 register(ModelSpec(
+    name="mediapipe-pose",
+    role="person-mask",
+    licence="Apache-2.0",
+    commercial_use=True,
+    description="mediapipe BlazePose GHUM full (person mask 256x256 + 39 landmarks, TFLite; needs the "
+                "'person' extra): garment pixels of photos of people for colour",
+    wheel=WheelSource("mediapipe==0.10.14", ("--python-version", "3.11", "--only-binary=:all:")),
+    files=(
+        ModelFile("pose_landmark_full.tflite",
+                  "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f", 6440512,
+                  wheel_member="mediapipe/modules/pose_landmark/pose_landmark_full.tflite"),
+    ),
+))
+
+register(ModelSpec(
     name="marqo-fashionsiglip",
     role="fashion-tagger",
     licence="Apache-2.0 (Marqo)",

@@ -135,6 +135,7 @@ def create_app(
         finally:
             stop.set()
             st.jobs.stop()
+            st.queries.close()
             st.audit.close()
 
     app = FastAPI(

@@ -110,6 +110,22 @@ def require(role: str) -> Callable[..., Principal]:
 
 
 Viewer = Annotated[Principal, Depends(require("viewer"))]
+
+
+async def _viewer_direct(request: Request) -> Principal:
+    """:data:`Viewer` with the two key schemes called directly instead of solved as dependencies."""
+    who = await _authenticate(request, await _bearer(request), await _header(request))
+    if not who.has_role("viewer"):
+        raise ApiError(403, "forbidden", f"this needs the viewer role; the key has {who.role}")
+    return who
+
+
+#: :data:`Viewer` for the two hottest routes (identify by embedding, fashion search): the same key
+#: check, rate limit and role, with the security schemes read inside one dependency rather than
+#: solved as two more: ~160 fewer Python calls (~10%) per request. A route using it declares the
+#: schemes with ``openapi_extra=HOT_SECURITY`` so that /docs shows the same security as ``Viewer``.
+HotViewer = Annotated[Principal, Depends(_viewer_direct)]
+HOT_SECURITY: dict[str, Any] = {"security": [{_bearer.scheme_name: []}, {_header.scheme_name: []}]}
 Editor = Annotated[Principal, Depends(require("editor"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 

@@ -9,7 +9,9 @@
   groups neither gets 429s for its pictures nor spends the key's API budget on them. Failed sign-ins
   are limited per client address so that guessing keys (and the scrypt cost of each guess) stays bounded.
 * Blocking work runs in the thread pool under ``request_timeout_s``; a request past it gets 503 with
-  code ``timeout`` (the worker thread finishes in the background, its result is dropped).
+  code ``timeout`` (the worker thread finishes in the background, its result is dropped). The hot
+  queries (identify by embedding, fashion search) run inline or on their own FIFO executor
+  (:class:`QueryRunner`) under the same timeout.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -203,26 +206,45 @@ def check_table_bounds(path: Any, limits: ServiceLimits) -> dict[str, int]:
     return {"rows": rows, "columns": cols}
 
 
-#: A query whose recent runs took less than this runs on the event loop instead of a thread.
-INLINE_BELOW_S = _env_float("VISIONLAKE_SERVICE_INLINE_BELOW_S", 0.003)
+#: A query whose recent runs took less than this (CPU) runs on the event loop instead of a thread.
+#: 10 ms, not 3: a warm 20k fashion search takes 2-2.5 ms, but 3-4.5 ms on a loaded 2-core machine
+#: (and under a profiler), so at 3 ms searches flipped to the executor for a while, where they
+#: waited for the GIL behind the saturated loop (up to 5 ms per hand-off) and queued behind each
+#: other: the search p99 of ``bench api``. A 10 ms stall of the loop is below what one such flip cost.
+INLINE_BELOW_S = _env_float("VISIONLAKE_SERVICE_INLINE_BELOW_S", 0.010)
+#: Threads of the query executor (the hot queries that do not run inline), one queue, first in first out.
+QUERY_THREADS = max(1, int(_env_float("VISIONLAKE_SERVICE_QUERY_THREADS", 1)))
 
 
 class QueryRunner:
-    """Runs short, hot queries (identify by embedding, search) on the event loop, others in a thread.
+    """Runs short, hot queries (identify by embedding, search) on the event loop, others on its own
+    first-in-first-out executor.
 
     A thread hop costs more than a warm 100k-face search (two GIL hand-offs and loop wake-ups:
-    measured ~0.6 ms of CPU per request of the ~2 ms total under 50 clients), and 40 pool threads
-    fighting over the GIL spread latency. So a query runs inline when the caller says its state is
-    warm (indexes and caches loaded, nothing to repair) *and* the moving average of its recent run
-    times is below :data:`INLINE_BELOW_S`; otherwise, and always for its first run, it goes to the
-    thread pool under the request timeout. A query that turns slow (a larger gallery, a busy disk)
-    moves back to threads after a few runs. Run times are the thread's CPU time, so time spent
-    waiting for the GIL behind other requests does not count as the query being slow.
+    measured ~0.6 ms of CPU per request of the ~2 ms total under 50 clients). So a query runs inline
+    when the caller says its state is warm (indexes and caches loaded, nothing to repair) *and* the
+    moving average of its recent run times is below :data:`INLINE_BELOW_S`; otherwise, and always for
+    its first run, it goes to the executor under the request timeout. A query that turns slow (a
+    larger gallery, a busy disk) moves off the loop after a few runs. Run times are the thread's CPU
+    time, so time spent waiting for the GIL behind other requests does not count as the query being slow.
+    A cold run (``warm=False``) is not counted: it times the loading, and a 1.4 s gallery load kept a
+    2 ms query off the loop for its next ~20 runs, all queued behind each other at start.
+
+    The executor has :data:`QUERY_THREADS` threads (default one) and one queue, not the app's
+    40-thread pool: CPU-bound queries gain nothing from more threads than the GIL lets run, and 40
+    of them round-robining on the GIL (a switch every 5 ms) made every query in flight as slow as
+    the slowest: ``bench api`` saw a search p99 four times its median while searches went to the
+    pool. In one queue each query waits only for those ahead of it. A query still waiting when its
+    timeout passes is dropped from the queue (never run) and answered 503 ``timeout``; one already
+    running finishes in the background and its result is dropped.
     """
 
-    def __init__(self, inline_below_s: float = INLINE_BELOW_S) -> None:
+    def __init__(self, inline_below_s: float = INLINE_BELOW_S, threads: int = QUERY_THREADS) -> None:
         self.inline_below_s = inline_below_s
+        self.threads = max(1, int(threads))
         self._ewma: dict[str, float] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_guard = threading.Lock()
 
     def _note(self, key: str, seconds: float) -> None:
         old = self._ewma.get(key)
@@ -230,6 +252,20 @@ class QueryRunner:
 
     def estimate(self, key: str) -> float | None:
         return self._ewma.get(key)
+
+    def executor(self) -> ThreadPoolExecutor:
+        """The query executor, started on first use (threads named ``visionlake-query``)."""
+        with self._pool_guard:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="visionlake-query")
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the executor: queued queries are cancelled, a running one is not waited for."""
+        with self._pool_guard:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     async def run(self, key: str, fn: Callable[..., T], *args: Any, timeout: float, warm: bool = True,
                   **kwargs: Any) -> T:
@@ -242,18 +278,30 @@ class QueryRunner:
                 self._note(key, time.thread_time() - t0)
 
         def timed() -> T:
+            _apply_search_threads()  # the service's FAISS team size in this thread too
             t0 = time.thread_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self._note(key, time.thread_time() - t0)
+                if warm:  # a cold run times the loading (1.4 s for a 100k gallery), not the query
+                    self._note(key, time.thread_time() - t0)
 
-        out = await run_blocking(timed, timeout=timeout)
+        loop = asyncio.get_running_loop()
+        try:
+            # wait_for cancels the future on timeout: a query not started yet leaves the queue unrun
+            out = await asyncio.wait_for(loop.run_in_executor(self.executor(), timed), timeout)
+        except TimeoutError as exc:
+            raise _timeout(timeout) from exc
         if not warm:  # this run loaded what later queries keep using: out of the collector's way
             from visionlake.service.heap import settle
 
             settle()
         return out
+
+
+def _timeout(seconds: float) -> ApiError:
+    return ApiError(503, "timeout", f"the request took longer than {seconds:g} s and was abandoned",
+                    headers={"Retry-After": "5"})
 
 
 #: OpenMP threads per FAISS search in the service's threads; None: left as the library sets it.
@@ -305,8 +353,7 @@ async def run_blocking(fn: Callable[..., T], *args: Any, timeout: float, **kwarg
     try:
         return await asyncio.wait_for(run_in_threadpool(_in_worker, fn, *args, **kwargs), timeout)
     except TimeoutError as exc:
-        raise ApiError(503, "timeout", f"the request took longer than {timeout:g} s and was abandoned",
-                       headers={"Retry-After": "5"}) from exc
+        raise _timeout(timeout) from exc
 
 
 __all__ = ["BodySizeLimit", "QueryRunner", "RateLimiter", "ServiceLimits", "check_image_pixels",

@@ -20,10 +20,12 @@ from visionlake.faces import cluster, gallery
 from visionlake.faces.identify import Gallery, pack_name
 from visionlake.faces.models import Face
 from visionlake.service.deps import (
+    HOT_SECURITY,
     CollectionName,
     Editor,
     FaceId,
     GroupId,
+    HotViewer,
     PersonId,
     State,
     Viewer,
@@ -350,9 +352,9 @@ async def identify(
 
 
 @router.post("/collections/{collection}/faces/identify-embedding", response_model=IdentifyOut,
-             responses=responses(*COMMON, 400, 404),
+             responses=responses(*COMMON, 400, 404), openapi_extra=HOT_SECURITY,
              summary="Identify pre-computed face templates (no photo; audited)")
-async def identify_embedding(collection: CollectionName, body: EmbeddingQuery, request: Request, who: Viewer
+async def identify_embedding(collection: CollectionName, body: EmbeddingQuery, request: Request, who: HotViewer
                              ) -> dict[str, Any]:
     st = service_state(request)  # not the State dependency: one level less to solve on the hottest route
     col = _faces_collection(st, collection, who)

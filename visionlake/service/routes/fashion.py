@@ -18,7 +18,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from visionlake.catalog.models import Image
-from visionlake.service.deps import CollectionName, State, Viewer, find_collection, service_state
+from visionlake.service.deps import (
+    HOT_SECURITY,
+    CollectionName,
+    HotViewer,
+    State,
+    Viewer,
+    find_collection,
+    service_state,
+)
 from visionlake.service.errors import COMMON, ApiError, responses
 from visionlake.service.limits import check_image_pixels, run_blocking, search_threads
 from visionlake.service.routes.collections import check_where_keys, parse_where
@@ -129,8 +137,9 @@ async def _image(st: Any, upload: UploadFile) -> Any:
 
 
 @router.post("/collections/{collection}/fashion/search", response_model=SearchOut,
-             responses=responses(*COMMON, 400, 404, 503), summary="Search looks by words or by a catalog image")
-async def search_text(collection: CollectionName, body: SearchIn, request: Request, who: Viewer) -> dict[str, Any]:
+             responses=responses(*COMMON, 400, 404, 503), openapi_extra=HOT_SECURITY,
+             summary="Search looks by words or by a catalog image")
+async def search_text(collection: CollectionName, body: SearchIn, request: Request, who: HotViewer) -> dict[str, Any]:
     from visionlake.fashion.search import search
 
     st = service_state(request)  # not the State dependency: one level less to solve on a hot route
