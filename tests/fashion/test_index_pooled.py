@@ -211,3 +211,45 @@ def test_an_index_built_with_full_rows_vectors_is_rebuilt_not_a_crash(two_lakes)
         again.close()
     assert json.loads((folder / "index.json").read_text())["dim"] == dim
     assert check_lake(root)["problems"] == []
+
+
+def test_a_milvus_collection_of_full_rows_vectors_is_rebuilt_with_the_pooled_part(tmp_path):
+    """Synthetic rows vectors (3 parts of 4 dims) in a Milvus Lite lake: the full-width collection is
+    dropped and filled again from the catalog with the pooled part."""
+    pytest.importorskip("milvus_lite", reason="milvus-lite (extra milvus) not installed")
+    from sqlalchemy import insert
+
+    from visionlake.catalog.models import Image as ImageRow
+    from visionlake.fashion.models import FashionEmbedding
+    from visionlake.fashion.resync import sync_fashion
+    from visionlake.fashion.search import search
+    from visionlake.fashion.tagger import MODEL_SETTING
+    from visionlake.index.milvus_index import MilvusIndex, existing_dim
+    from visionlake.lake import Lake
+
+    rng = np.random.default_rng(3)
+    full = rng.standard_normal((6, 12)).astype(np.float32)
+    full /= np.linalg.norm(full, axis=1, keepdims=True)
+    record = {"name": BACKBONE_NAME, "backend": "onnx-backbone", "dim": 12, "text": False,
+              "layout": LAYOUT_ROWS, "pooled_dim": 4}
+    db = f"milvus-lite:{tmp_path / 'm.db'}"
+    lake = Lake(tmp_path / "lake")
+    lake.set_setting("index", db)
+    col = lake.create_collection("rows", "fashion", settings={MODEL_SETTING: record})
+    with lake.session() as s:
+        s.execute(insert(ImageRow), [{"id": 10 + i, "collection_id": col.id, "sha256": f"{i:064d}",
+                                      "path": f"s/{i}.jpg", "meta": {}} for i in range(6)])
+        s.execute(insert(FashionEmbedding), [{"image_id": 10 + i, "model": BACKBONE_NAME, "dim": 12,
+                                              "vector": full[i].tobytes()} for i in range(6)])
+    old = MilvusIndex(db, dim=12, metric="cosine", collection="rows__fashion")  # the index before this change
+    old.add(list(range(10, 16)), full, [{} for _ in range(6)])
+    old.save()
+    try:
+        report = sync_fashion(lake, "rows")
+        assert report["count"] == 6 and existing_dim(db, "rows__fashion") == 4
+        want = index_vectors(full, record)
+        hits = search(lake, "rows", vector=full[0], top=6)  # a full rows query is mapped the same way
+        order = np.argsort(-(want @ want[0]))
+        assert [h.image_id for h in hits] == [10 + int(i) for i in order]
+    finally:
+        lake.close()

@@ -76,7 +76,13 @@ def sync_fashion(lake: Any, collection: str, save: bool = True, backfill: bool =
         if header is None:
             return report
         dim = int(header["dim"])
-    index = lake.index(collection, "fashion", dim, "cosine")
+    try:
+        index = lake.index(collection, "fashion", dim, "cosine")
+    except ValueError:  # a Milvus collection of another width refuses to open with this one
+        header = lake.index_header(collection, "fashion")  # opens it with its own width
+        if header is None:
+            raise
+        index = lake.index(collection, "fashion", int(header["dim"]), "cosine")
     if index.dim != dim:  # e.g. built with full rows vectors before the index held their pooled part
         index = _fresh_index(lake, collection, index, dim)
         report["rebuilt"] = 1
