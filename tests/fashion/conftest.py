@@ -83,6 +83,13 @@ LOOK_KINDS = {"Tshirts": garment, "Trousers": trousers, "Handbags": handbag}
 
 
 @pytest.fixture(scope="session")
+def look_kinds() -> dict:
+    """The drawn garment kinds by articleType name, as a fixture: a test module importing ``conftest``
+    by name would get whichever of the suite's three conftest modules was imported last."""
+    return LOOK_KINDS
+
+
+@pytest.fixture(scope="session")
 def backbone_lake(tmp_path_factory, real_model):
     """One small lake per session, ingested through the real pipeline with the real EfficientNet-Lite0:
     18 looks (3 article types x 6 colours) named ``<id>.png`` with a ``looks.csv`` metadata table."""

@@ -9,7 +9,6 @@ import json
 import sys
 
 import pytest
-from conftest import LOOK_KINDS
 
 from visionlake.cli.common import run_cli
 
@@ -48,9 +47,9 @@ def test_ingestion_embeds_with_the_backbone_and_info_shows_it(backbone_lake, mon
 
 
 def test_search_by_photo_finds_the_same_kind_and_honours_filters(backbone_lake, monkeypatch, capsys, fashion_app,
-                                                               tmp_path):
+                                                               tmp_path, look_kinds):
     q = tmp_path / "query.png"
-    LOOK_KINDS["Trousers"]((180, 60, 90), size=150).save(q)  # a colour and size not in the lake
+    look_kinds["Trousers"]((180, 60, 90), size=150).save(q)  # a colour and size not in the lake
     lake = str(backbone_lake / "lake")
     code, out, err = _run(monkeypatch, capsys, fashion_app, "search", "-c", "looks", "--image", str(q),
                           "--top", "5", "--lake", lake, "--json")
@@ -71,7 +70,7 @@ def test_text_search_says_it_needs_the_text_model(backbone_lake, monkeypatch, ca
 
 
 def test_train_heads_then_tag_new_photos_with_probabilities(backbone_lake, monkeypatch, capsys, fashion_app,
-                                                            tmp_path):
+                                                            tmp_path, look_kinds):
     lake = str(backbone_lake / "lake")
     code, out, err = _run(monkeypatch, capsys, fashion_app, "train", "-c", "looks", "--label-column", "articleType",
                           "--folds", "3", "--lake", lake, "--json")
@@ -80,7 +79,7 @@ def test_train_heads_then_tag_new_photos_with_probabilities(backbone_lake, monke
     assert report["model"] == "efficientnet-lite0" and report["classes"] == 3 and report["samples"] == 18
     assert report["cv_accuracy"] >= 0.8
     photos = []
-    for kind, draw in LOOK_KINDS.items():
+    for kind, draw in look_kinds.items():
         p = tmp_path / f"new_{kind}.png"
         draw((60, 170, 170), size=140).save(p)  # teal: a colour no training photo had
         photos.append((kind, p))
@@ -112,13 +111,14 @@ def test_train_heads_then_tag_new_photos_with_probabilities(backbone_lake, monke
     assert [round(t.confidence, 6) for t in sure] == [round(t.confidence, 6) for t in unsure]
 
 
-def test_tag_without_a_collection_falls_back_to_the_backbone(real_model, monkeypatch, capsys, fashion_app, tmp_path):
+def test_tag_without_a_collection_falls_back_to_the_backbone(real_model, monkeypatch, capsys, fashion_app, tmp_path,
+                                                              look_kinds):
     real_model("efficientnet-lite0")
     monkeypatch.delenv("VISIONLAKE_FASHION_MODEL", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     p = tmp_path / "shirt.png"
-    LOOK_KINDS["Tshirts"]((200, 30, 40)).save(p)
+    look_kinds["Tshirts"]((200, 30, 40)).save(p)
     code, out, err = _run(monkeypatch, capsys, fashion_app, "tag", str(p))
     assert code == 0, err
     text = " ".join(out.split())  # the console wraps long lines
