@@ -88,7 +88,7 @@ AREAS: tuple[Area, ...] = (
                     ("tagger", "visionlake.fashion.analyser:TaggerAnalyser")),
          index_space=IndexSpace("visionlake.fashion.resync:sync_fashion",
                                 "visionlake.fashion.resync:fashion_catalog_ids",
-                                "visionlake.fashion.resync:fashion_catalog_dim")),
+                                "visionlake.fashion.resync:fashion_index_dim")),
     Area("trends", "Attribute curves, rising/falling signals, forecasts and reports.",
          None, "visionlake.service.routes.trends", "visionlake.cli.trends"),
 )

@@ -226,6 +226,9 @@ def _check_indexes(rep: Report, lake: Any, settings: dict[str, Any]) -> None:
             want = catalog_ids(lake, col.id, space)
             have = set() if ix is None else set(ix.ids().tolist())
             n += 1
+            if ix is not None and dim is not None and int(ix.dim) != int(dim):
+                rep.problem(folder, f"{space} index holds {ix.dim}-d vectors, the catalog's give {dim}-d",
+                            True, "index")
             if want - have:
                 rep.problem(folder, f"{space} index lacks {len(want - have)} of the catalog's "
                                     f"{len(want)} vectors", True, "index")

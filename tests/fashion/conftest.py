@@ -83,6 +83,13 @@ LOOK_KINDS = {"Tshirts": garment, "Trousers": trousers, "Handbags": handbag}
 
 
 @pytest.fixture(scope="session")
+def look_kinds() -> dict:
+    """The drawn garment kinds by articleType name, as a fixture: a test module importing ``conftest``
+    by name would get whichever of the suite's three conftest modules was imported last."""
+    return LOOK_KINDS
+
+
+@pytest.fixture(scope="session")
 def backbone_lake(tmp_path_factory, real_model):
     """One small lake per session, ingested through the real pipeline with the real EfficientNet-Lite0:
     18 looks (3 article types x 6 colours) named ``<id>.png`` with a ``looks.csv`` metadata table."""
@@ -110,4 +117,26 @@ def backbone_lake(tmp_path_factory, real_model):
         report = ingest(lake, photos, "looks", meta=root / "looks.csv", workers=0)
         lake.close()
     assert report.get("failed", 0) == 0, report
+    return root
+
+
+@pytest.fixture(scope="session")
+def random_lite0(tmp_path_factory):
+    """A Lite0-shaped graph with random weights (the real file is not needed for the layout's logic)."""
+    from pth_writer import random_state, write_legacy
+
+    from visionlake.fashion.backbone import ROWS_OUTPUTS
+    from visionlake.fashion.backbone_convert import LITE0, ONNX_NAME, WEIGHTS_NAME, convert
+
+    root = tmp_path_factory.mktemp("lite0")
+    write_legacy(root / WEIGHTS_NAME, random_state(LITE0, seed=7))
+    convert(root, root / "new", check=False)
+    import onnx
+
+    old = onnx.load(str(root / "new" / ONNX_NAME))  # what visionlake converted before the layout existed
+    keep = [o for o in old.graph.output if o.name not in ROWS_OUTPUTS]
+    del old.graph.output[:]
+    old.graph.output.extend(keep)
+    (root / "old").mkdir()
+    onnx.save(old, str(root / "old" / ONNX_NAME))
     return root

@@ -7,34 +7,15 @@ import logging
 import numpy as np
 import pytest
 from PIL import Image
-from pth_writer import random_state, write_legacy
 
 from visionlake.errors import ModelUnavailable
 from visionlake.fashion.backbone import (
     LAYOUT_POOLED,
     LAYOUT_ROWS,
-    ROWS_OUTPUTS,
     BackboneModel,
     rows_embedding,
 )
-from visionlake.fashion.backbone_convert import LITE0, ONNX_NAME, WEIGHTS_NAME, convert
-
-
-@pytest.fixture(scope="module")
-def random_lite0(tmp_path_factory):
-    """A Lite0-shaped graph with random weights (the real file is not needed for the layout's logic)."""
-    root = tmp_path_factory.mktemp("lite0")
-    write_legacy(root / WEIGHTS_NAME, random_state(LITE0, seed=7))
-    convert(root, root / "new", check=False)
-    import onnx
-
-    old = onnx.load(str(root / "new" / ONNX_NAME))  # what visionlake converted before the layout existed
-    keep = [o for o in old.graph.output if o.name not in ROWS_OUTPUTS]
-    del old.graph.output[:]
-    old.graph.output.extend(keep)
-    (root / "old").mkdir()
-    onnx.save(old, str(root / "old" / ONNX_NAME))
-    return root
+from visionlake.fashion.backbone_convert import ONNX_NAME
 
 
 def _photos() -> list[Image.Image]:

@@ -9,7 +9,6 @@ import json
 import sys
 
 import pytest
-from conftest import LOOK_KINDS
 
 from visionlake.cli.common import run_cli
 
@@ -40,16 +39,17 @@ def test_ingestion_embeds_with_the_backbone_and_info_shows_it(backbone_lake, mon
 
     # a graph converted by this version gives the 'rows' layout; one converted before it, the pooled features
     want = ("rows", rows_dim()) if BackboneModel(threads=1).has_rows else ("pooled", 1280)
-    assert (col["fashion_model"]["layout"], fashion["dim"], col["fashion_model"]["dim"]) == (*want, want[1])
+    assert (col["fashion_model"]["layout"], col["fashion_model"]["dim"]) == want
+    assert fashion["dim"] == 1280  # the index holds the pooled part of rows vectors (fashion.index_vectors)
     assert fashion["count"] == 18
     code, out, _ = _run(monkeypatch, capsys, root_app, "info", "--lake", str(backbone_lake / "lake"))
     assert "efficientnet-lite0" in out and f"{want[0]} layout" in out
 
 
 def test_search_by_photo_finds_the_same_kind_and_honours_filters(backbone_lake, monkeypatch, capsys, fashion_app,
-                                                               tmp_path):
+                                                               tmp_path, look_kinds):
     q = tmp_path / "query.png"
-    LOOK_KINDS["Trousers"]((180, 60, 90), size=150).save(q)  # a colour and size not in the lake
+    look_kinds["Trousers"]((180, 60, 90), size=150).save(q)  # a colour and size not in the lake
     lake = str(backbone_lake / "lake")
     code, out, err = _run(monkeypatch, capsys, fashion_app, "search", "-c", "looks", "--image", str(q),
                           "--top", "5", "--lake", lake, "--json")
@@ -70,7 +70,7 @@ def test_text_search_says_it_needs_the_text_model(backbone_lake, monkeypatch, ca
 
 
 def test_train_heads_then_tag_new_photos_with_probabilities(backbone_lake, monkeypatch, capsys, fashion_app,
-                                                            tmp_path):
+                                                            tmp_path, look_kinds):
     lake = str(backbone_lake / "lake")
     code, out, err = _run(monkeypatch, capsys, fashion_app, "train", "-c", "looks", "--label-column", "articleType",
                           "--folds", "3", "--lake", lake, "--json")
@@ -79,7 +79,7 @@ def test_train_heads_then_tag_new_photos_with_probabilities(backbone_lake, monke
     assert report["model"] == "efficientnet-lite0" and report["classes"] == 3 and report["samples"] == 18
     assert report["cv_accuracy"] >= 0.8
     photos = []
-    for kind, draw in LOOK_KINDS.items():
+    for kind, draw in look_kinds.items():
         p = tmp_path / f"new_{kind}.png"
         draw((60, 170, 170), size=140).save(p)  # teal: a colour no training photo had
         photos.append((kind, p))
@@ -111,13 +111,14 @@ def test_train_heads_then_tag_new_photos_with_probabilities(backbone_lake, monke
     assert [round(t.confidence, 6) for t in sure] == [round(t.confidence, 6) for t in unsure]
 
 
-def test_tag_without_a_collection_falls_back_to_the_backbone(real_model, monkeypatch, capsys, fashion_app, tmp_path):
+def test_tag_without_a_collection_falls_back_to_the_backbone(real_model, monkeypatch, capsys, fashion_app, tmp_path,
+                                                              look_kinds):
     real_model("efficientnet-lite0")
     monkeypatch.delenv("VISIONLAKE_FASHION_MODEL", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     p = tmp_path / "shirt.png"
-    LOOK_KINDS["Tshirts"]((200, 30, 40)).save(p)
+    look_kinds["Tshirts"]((200, 30, 40)).save(p)
     code, out, err = _run(monkeypatch, capsys, fashion_app, "tag", str(p))
     assert code == 0, err
     text = " ".join(out.split())  # the console wraps long lines

@@ -160,6 +160,12 @@ def backbone_benchmark(data: Path, id_range: tuple[int, int], model: Any, limit:
         "usage_accuracy": use["accuracy"], "usage_majority": use.get("majority"), "usage_classes": use["classes"],
     })
     fams = [family_of_label(products[i].row["baseColour"]) for i in inside]
-    report["search_precision_at_10"] = round(precision_at_k(emb[inside], col("articleType", inside), fams), 4)
+    # search ranks what the index holds: for the rows layout, the pooled part (visionlake.fashion.index_vectors)
+    from visionlake.fashion.index_vectors import index_vectors
+    from visionlake.fashion.tagger import model_record
+
+    searched = index_vectors(emb[inside], model_record(model))
+    report["search_index_dim"] = int(searched.shape[1])
+    report["search_precision_at_10"] = round(precision_at_k(searched, col("articleType", inside), fams), 4)
     report["search_precision_chance"] = round(chance_precision(col("articleType", inside), fams), 4)
     return report

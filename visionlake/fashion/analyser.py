@@ -204,8 +204,11 @@ class TaggerAnalyser(Analyser):
         _record_model(session, collection, result.get("model_record"))
         img = session.get(Image, image_id)
         meta = fashion_meta(img.meta if img is not None else None)
-        index = lake.index(collection.name, SPACE, int(vec.shape[0]), "cosine")
-        index.add([image_id], vec[None, :], [meta])
+        from visionlake.fashion.index_vectors import index_vectors
+
+        row = index_vectors(vec, result.get("model_record"))  # rows layout: the index holds the pooled part
+        index = lake.index(collection.name, SPACE, int(row.shape[1]), "cosine")
+        index.add([image_id], row, [meta])
         self._dirty.add(collection.name)
 
     def finalize(self, lake, collection) -> None:  # type: ignore[override]

@@ -133,7 +133,29 @@ def heads_dir(lake: Lake, collection: str) -> Path:
 
 def collection_embeddings(lake: Lake, collection: str, label_column: str | None = None
                           ) -> tuple[list[int], np.ndarray, list[str | None]]:
-    """(image ids, stored fashion embeddings, labels from ``Image.meta``) of a collection."""
+    """(image ids, stored fashion embeddings, labels from ``Image.meta``) of a collection.
+
+    The vectors come from the catalog, as stored: for a ``rows`` backbone the index holds only their
+    pooled part (:mod:`visionlake.fashion.index_vectors`) and heads need the whole vector.
+    """
+    from visionlake.fashion.models import FashionEmbedding
+
+    col = lake.collection(collection)
+    with lake.session() as s:
+        rows = s.execute(select(Image.id, Image.meta, FashionEmbedding.vector)
+                         .join(FashionEmbedding, FashionEmbedding.image_id == Image.id)
+                         .where(Image.collection_id == col.id).order_by(Image.id)).all()
+    if not rows:  # a lake from before the catalog kept vectors: its index holds them as they were made
+        return _index_embeddings(lake, collection, label_column)
+    ids = [r[0] for r in rows]
+    metas = {r[0]: (r[1] or {}) for r in rows}
+    vecs = np.vstack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
+    labels = [None if label_column is None else _label(metas[i].get(label_column)) for i in ids]
+    return ids, vecs, labels
+
+
+def _index_embeddings(lake: Lake, collection: str, label_column: str | None
+                      ) -> tuple[list[int], np.ndarray, list[str | None]]:
     from visionlake.fashion.search import open_space
 
     col = lake.collection(collection)

@@ -34,6 +34,22 @@ def fashion_catalog_dim(lake: Any, collection_id: int) -> int | None:
                         .where(Image.collection_id == collection_id).limit(1))
 
 
+def fashion_index_dim(lake: Any, collection_id: int) -> int | None:
+    """Dimension of the collection's fashion *index* as the catalog's vectors give it (None: none stored):
+    the stored width, or the pooled part's for a ``rows`` backbone (:mod:`visionlake.fashion.index_vectors`)."""
+    from visionlake.catalog.models import Collection
+    from visionlake.fashion.index_vectors import index_dim
+    from visionlake.fashion.tagger import MODEL_SETTING
+
+    stored = fashion_catalog_dim(lake, collection_id)
+    if stored is None:
+        return None
+    with lake.session() as s:
+        col = s.get(Collection, collection_id)
+        record = ((col.settings or {}) if col is not None else {}).get(MODEL_SETTING)
+    return index_dim(stored, record)
+
+
 def fashion_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
     """Index metadata of a fashion vector: the image's scalar metadata (what ``--where`` filters on)."""
     return {k: v for k, v in (meta or {}).items() if isinstance(v, str | int | float | bool)}
@@ -46,22 +62,36 @@ def sync_fashion(lake: Any, collection: str, save: bool = True, backfill: bool =
     embeddings were stored in the catalog) are copied into the catalog instead of being dropped.
     """
     from visionlake.catalog.models import Image
+    from visionlake.fashion.index_vectors import index_vectors
     from visionlake.fashion.models import FashionEmbedding
+    from visionlake.fashion.tagger import MODEL_SETTING
 
     col = lake.collection(collection)
+    record = (col.settings or {}).get(MODEL_SETTING)
     report = {"added": 0, "removed": 0, "backfilled": 0, "count": 0}
-    dim = fashion_catalog_dim(lake, col.id)
+    stored = fashion_catalog_dim(lake, col.id)
+    dim = fashion_index_dim(lake, col.id)
     if dim is None:
         header = lake.index_header(collection, "fashion")
         if header is None:
             return report
         dim = int(header["dim"])
-    index = lake.index(collection, "fashion", dim, "cosine")
+    try:
+        index = lake.index(collection, "fashion", dim, "cosine")
+    except ValueError:  # a Milvus collection of another width refuses to open with this one
+        header = lake.index_header(collection, "fashion")  # opens it with its own width
+        if header is None:
+            raise
+        index = lake.index(collection, "fashion", int(header["dim"]), "cosine")
+    if index.dim != dim:  # e.g. built with full rows vectors before the index held their pooled part
+        index = _fresh_index(lake, collection, index, dim)
+        report["rebuilt"] = 1
     catalog = fashion_catalog_ids(lake, col.id)
     in_index = set(index.ids().tolist())
     extra = sorted(in_index - catalog)
     missing = sorted(catalog - in_index)
-    if extra and backfill:
+    # index-only vectors can be copied back only when the index holds vectors as the catalog stores them
+    if extra and backfill and stored in (None, dim):
         with lake.session() as s:
             alive = dict(s.execute(select(Image.id, Image.meta).where(Image.collection_id == col.id,
                                                                       Image.id.in_(extra))).all())
@@ -83,10 +113,34 @@ def sync_fashion(lake: Any, collection: str, save: bool = True, backfill: bool =
                              .join(Image, Image.id == FashionEmbedding.image_id)
                              .where(FashionEmbedding.image_id.in_(chunk))).all()
         ids = [r[0] for r in rows]
-        vecs = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        vecs = index_vectors(np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]), record)
         index.add(ids, vecs, [fashion_meta(r[2]) for r in rows])
         report["added"] += len(ids)
-    if save and (extra or missing or report["backfilled"]):
+    if save and (extra or missing or report["backfilled"] or report.get("rebuilt")):
         index.save()
     report["count"] = index.count()
     return report
+
+
+def _fresh_index(lake: Any, collection: str, old: Any, dim: int) -> Any:
+    """An empty ``dim``-d index replacing ``old`` (another width) in the lake's cache; the caller fills
+    it from the catalog, and its next save replaces the old FAISS files as one unit (a Milvus collection
+    is dropped and created again)."""
+    import logging
+
+    from visionlake.index import open_index
+    from visionlake.index.faiss_index import FaissIndex
+
+    logging.getLogger(__name__).warning(
+        "the fashion index of %r holds %s-d vectors, the catalog's give %s-d: rebuilding it from the catalog",
+        collection, old.dim, dim)
+    engine = lake.settings.get("index", "faiss")
+    if engine == "faiss":
+        old.close()
+        ix: Any = FaissIndex(None, dim=dim, metric="cosine")
+        ix.path = lake.collection_dir(collection) / "index" / "fashion"
+    else:
+        old.drop()
+        ix = open_index(engine, dim=dim, metric="cosine", collection=f"{collection}__fashion")
+    lake._indexes[(collection, "fashion")] = ix
+    return ix

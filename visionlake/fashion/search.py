@@ -52,9 +52,9 @@ def space_dim(lake: Lake, collection: str) -> int | None:
     """
     head = lake.index_header(collection, SPACE)  # FAISS header or Milvus collection description
     if head is None:  # never saved (e.g. a crash before the first save): the catalog has the vectors
-        from visionlake.fashion.resync import fashion_catalog_dim
+        from visionlake.fashion.resync import fashion_index_dim
 
-        return fashion_catalog_dim(lake, lake.collection(collection).id)
+        return fashion_index_dim(lake, lake.collection(collection).id)
     return int(head["dim"])
 
 
@@ -121,6 +121,10 @@ def search(lake: Lake, collection: str, image: str | os.PathLike[str] | PILImage
         if model is None:
             raise BadInput("a text query needs a model")
         q = model.embed_texts([str(text)])
+    if q.shape[1] != index.dim:  # a rows-layout embedding: the index holds its pooled part
+        from visionlake.fashion.index_vectors import collection_record, index_vectors
+
+        q = index_vectors(q, collection_record(lake, collection))
     if q.shape[1] != index.dim:
         raise BadInput(f"query has dimension {q.shape[1]} but {collection!r} was embedded with {index.dim}: "
                        "use the same model that tagged the collection")

@@ -91,6 +91,8 @@ def model_record(model: Any, ref: str | os.PathLike[str] | None = None) -> dict[
            "dim": int(getattr(model, "dim", 0)), "text": bool(getattr(model, "text_capable", True))}
     if getattr(model, "layout", None):
         rec["layout"] = str(model.layout)
+        # the index holds the pooled part of rows vectors (visionlake.fashion.index_vectors)
+        rec["pooled_dim"] = int(getattr(model, "feature_dim", 0) or rec["dim"])
     if ref is not None and not is_backbone_ref(ref):
         rec["ref"] = str(ref)
     return rec
