@@ -490,3 +490,44 @@ def test_search_hit_rows_in_driver_sql_equal_the_core_read(tmp_path):
     assert core[10] == (odd, "t/a.jpg", {"season": "Été", "year": 2012, "tags": ["x"]})
     assert hit_rows(lake, []) == {}
     lake.close()
+
+
+def test_a_stale_key_is_checked_once_for_all_the_requests_that_present_it_meanwhile() -> None:
+    """When a key's 2 s trust runs out, 50 requests in flight must not each re-read its row (a herd of
+    pool threads that stalled the service every 2 s); they share one check, and the next wave checks again."""
+    import asyncio
+    import threading
+    import time as _time
+    from types import SimpleNamespace
+
+    from visionlake.service.deps import _check_key
+
+    calls: list[str] = []
+    gate = threading.Event()
+
+    class Verifier:
+        def verify(self, presented: str) -> str | None:
+            calls.append(presented)
+            gate.wait(5)
+            _time.sleep(0.01)
+            return None if presented == "bad" else f"principal-of-{presented}"
+
+    st = SimpleNamespace(verifier=Verifier(), key_checks={})
+
+    async def wave() -> list[str | None]:
+        gate.clear()
+        tasks = [asyncio.ensure_future(_check_key(st, "vl_key_a")) for _ in range(50)]
+        tasks += [asyncio.ensure_future(_check_key(st, "bad")) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        tasks[0].cancel()  # a client that went away does not cancel the check the others wait for
+        gate.set()
+        out = await asyncio.gather(*tasks[1:])
+        assert tasks[0].cancelled()
+        return out
+
+    out = asyncio.run(wave())
+    assert sorted(calls) == ["bad", "vl_key_a"]
+    assert out[:49] == ["principal-of-vl_key_a"] * 49 and out[49:] == [None] * 5
+    assert st.key_checks == {}
+    asyncio.run(wave())
+    assert len(calls) == 4  # a later stale moment checks again: nothing is kept beyond the check

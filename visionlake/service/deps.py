@@ -10,6 +10,8 @@ dictionary lookup; only the first check of a key (scrypt) and the periodic re-re
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -64,7 +66,7 @@ async def _authenticate(request: Request, bearer: HTTPAuthorizationCredentials |
     assert st.verifier is not None
     who = st.verifier.cached(presented)
     if who is None:
-        who = await run_in_threadpool(st.verifier.verify, presented)
+        who = await _check_key(st, presented)
     if who is None:
         # guessing is rate limited per address (each guess costs a scrypt)
         st.limiter.check(f"ip:{client}", st.limits.auth_failures_per_s, st.limits.auth_failure_burst)
@@ -88,6 +90,27 @@ ASSET_SUFFIXES = ("/thumbnail", "/crop")
 def is_asset_read(request: Request) -> bool:
     """Whether the request reads a thumbnail or a face crop (rate limited on a separate budget)."""
     return request.method in ("GET", "HEAD") and request.url.path.endswith(ASSET_SUFFIXES)
+
+
+async def _check_key(st: ServiceState, presented: str) -> Principal | None:
+    """One check of a key at a time, shared by every request that presents it meanwhile.
+
+    A checked key is trusted for ``PRINCIPAL_TTL_S`` (2 s); when that runs out, every request in
+    flight with the key finds it stale at once. Each used to re-read the key's row in its own pool
+    thread: 50 concurrent clients made a herd of 50 catalog reads fighting over the GIL every 2 s,
+    a ~150 ms stall of the whole service that was most of ``bench api``'s p99. Now the first request
+    starts the check and the others await the same result: the same answer (a revoked key is refused
+    by all of them), one catalog read. ``shield``: a caller that goes away does not cancel the check
+    the others wait for.
+    """
+    assert st.verifier is not None
+    digest = hashlib.sha256(presented.encode()).digest()
+    task = st.key_checks.get(digest)
+    if task is None:
+        task = asyncio.ensure_future(run_in_threadpool(st.verifier.verify, presented))
+        st.key_checks[digest] = task
+        task.add_done_callback(lambda _t: st.key_checks.pop(digest, None))
+    return await asyncio.shield(task)
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -75,6 +75,8 @@ class ServiceState:
     job_workers: int = 1
     limiter: RateLimiter = field(default_factory=RateLimiter)
     verifier: KeyVerifier | None = None
+    #: key checks in flight on the event loop, by SHA-256 of the presented key (see deps._check_key)
+    key_checks: dict[bytes, Any] = field(default_factory=dict)
     #: one model lock per process: dlib's detector objects are not documented as thread-safe
     model_lock: threading.Lock = field(default_factory=threading.Lock)
     _locks: dict[str, RWLock] = field(default_factory=lambda: defaultdict(RWLock))
