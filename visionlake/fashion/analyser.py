@@ -57,29 +57,39 @@ class ColourAnalyser(Analyser):
         self.head = head
 
     def analyse(self, images: list[DecodedImage], ctx: WorkerContext) -> list[dict[str, Any]]:
-        from visionlake.fashion.colour import analyse_colours
+        """Model-free colours, then the head's family; each photo is segmented (and the pose model run on
+        it) once and its garment pixels shared by both. They are local to this call: nothing is cached
+        across calls, so a probe photo's pixels are gone when its answer is (privacy rule)."""
+        from visionlake.fashion.colour import ColourSettings, analyse_colours, garment_pixels
 
         if not self._prepared:
             self.prepare(ctx)
+        settings = ColourSettings()
         out: list[dict[str, Any]] = []
+        garments: list[Any] = []
         for item in images:
             try:
-                res = analyse_colours(item.image, masker=self.masker).to_dict()
+                g = garment_pixels(item.image, settings, self.masker)
+                res = analyse_colours(item.image, settings, garment=g).to_dict()
                 res["family_model"] = "model-free"
                 out.append({"colour": res})
             except Exception as exc:  # one odd image must not fail the batch
+                g = None
                 out.append({"colour": None, "error": f"colour: {exc}"})
+            garments.append(g)
         ok = [i for i, r in enumerate(out) if r["colour"] is not None]
         if self.head is not None and ok:
-            self._apply_head([images[i].image for i in ok], [out[i]["colour"] for i in ok])
+            self._apply_head([images[i].image for i in ok], [out[i]["colour"] for i in ok],
+                             [garments[i] for i in ok])
         return out
 
-    def _apply_head(self, pics: list[Any], results: list[dict[str, Any]]) -> None:
-        """Let the trained head pick each family; on failure the model-free families stay (logged)."""
+    def _apply_head(self, pics: list[Any], results: list[dict[str, Any]], garments: list[Any]) -> None:
+        """Let the trained head pick each family from the same garment pixels; on failure the model-free
+        families stay (logged)."""
         from visionlake.fashion.colour_head import image_features
 
         try:
-            x = image_features(pics, self.head.features, self.backbone, masker=self.masker)
+            x = image_features(pics, self.head.features, self.backbone, garments=garments)
             fams, conf = self.head.predict(x), self.head.confidence(x)
         except Exception as exc:
             log.warning("colour head failed on a batch, the model-free method answered: %s", exc)

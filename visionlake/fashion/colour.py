@@ -568,11 +568,16 @@ def garment_pixels(image: PILImage.Image | np.ndarray, settings: ColourSettings 
 
 
 def analyse_colours(image: PILImage.Image | np.ndarray, settings: ColourSettings | None = None,
-                    masker: PersonMasker | None = None) -> ColourResult:
+                    masker: PersonMasker | None = None, garment: GarmentPixels | None = None) -> ColourResult:
     """Name the colours of the product in ``image`` (RGB) and pick its colour family (``masker``: see
-    :func:`garment_pixels`)."""
+    :func:`garment_pixels`).
+
+    ``garment``: the photo's :func:`garment_pixels` when the caller already has them (made with the same
+    settings), so that a caller which also runs the colour head segments each photo, and runs the pose
+    model, once (nothing here keeps them: they live as long as the caller's pass).
+    """
     s = settings or ColourSettings()
-    g = garment_pixels(image, s, masker)
+    g = garment if garment is not None else garment_pixels(image, s, masker)
     px, wt, rng, fg_share, skin_share = g.lab, g.weight, g.rng, g.foreground, g.skin_share
     centres, assign = _kmeans(px, wt, s.k, rng)
     totals = np.bincount(assign, weights=wt, minlength=len(centres))

@@ -210,21 +210,26 @@ def make_candidate(kind: str, params: dict[str, float]) -> object:
 
 
 def image_features(images: Sequence[PILImage.Image], parts: Sequence[str], backbone: Any = None,
-                   settings: ColourSettings | None = None, masker: Any = None) -> np.ndarray:
+                   settings: ColourSettings | None = None, masker: Any = None,
+                   garments: Sequence[GarmentPixels] | None = None) -> np.ndarray:
     """The head's input rows for ``images``: the named :data:`FEATURE_PARTS`, segmenting each garment once.
 
     ``backbone`` (a :class:`~visionlake.fashion.backbone.BackboneModel`) is needed only for ``emb``;
     ``masker`` (a :class:`~visionlake.fashion.person_mask.PersonMasker`) picks the garment pixels of
-    photos of people, as at analysis.
+    photos of people, as at analysis. ``garments``: the photos' garment pixels when the caller already
+    segmented them (the colour analyser: the model-free family and the head share one segmentation and
+    one pose-model run per photo); then ``masker`` is not used.
     """
     s = settings or ColourSettings()
     unknown = [p for p in parts if p not in FEATURE_PARTS]
     if unknown:
         raise ValueError(f"unknown colour feature parts: {unknown}")
     got: dict[str, list[np.ndarray]] = {p: [] for p in parts}
+    if garments is not None and len(garments) != len(images):
+        raise ValueError(f"{len(garments)} garment segmentations for {len(images)} images")
     if any(p != "emb" for p in parts):
-        for im in images:
-            g = garment_pixels(im, s, masker)
+        for i, im in enumerate(images):
+            g = garments[i] if garments is not None else garment_pixels(im, s, masker)
             if "lab" in got:
                 got["lab"].append(lab_features(g, s))
             if "polar" in got:
