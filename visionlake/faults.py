@@ -31,6 +31,12 @@ CRASH_POINTS: dict[str, str] = {
     "index.save.data_written": "index save: new index data file written, manifest not yet replaced",
     "index.save.committed": "index save: manifest replaced (the new index is the current one)",
     "enroll.catalog.committed": "enroll: faces/person committed to the catalog, index not yet saved",
+    "analyse.chunk.committed": "re-analysis (analyse, switch-pack, fashion upgrade): a chunk's results and done "
+                               "markers committed, the next chunk not started",
+    "fashion.upgrade.reembedded": "fashion upgrade: every image re-embedded and the stage recorded, old vectors, "
+                                  "index, heads and tags not yet dealt with",
+    "fashion.upgrade.head_retrained": "fashion upgrade: one trained head retrained on the new vectors, the "
+                                      "others and the tags not yet",
     "service.job.chunk": "service ingest job: between two chunks of a running job",
     "forget.before_commit": "forget: journal written and rows deleted in the transaction, not committed",
     "forget.after_catalog": "forget: journal and catalog deletion committed, index and files untouched",

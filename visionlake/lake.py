@@ -334,6 +334,10 @@ class Lake:
                         # which model embedded a fashion collection (FashionSigLIP or the offline backbone)
                         **({"fashion_model": (col.settings or {})["fashion_model"]}
                            if (col.settings or {}).get("fashion_model") else {}),
+                        # an unfinished `fashion upgrade` (layout pooled -> rows)
+                        **({"fashion_upgrade": {k: v for k, v in col.settings["fashion_upgrade"].items()
+                                                if k in ("stage", "started_at")}}
+                           if (col.settings or {}).get("fashion_upgrade") else {}),
                     }
                 )
         out["bytes_on_disk"] = _dir_bytes(self.root)

@@ -37,6 +37,7 @@ from visionlake.catalog.analysis import AnalysisDone, AnalysisRun
 from visionlake.catalog.models import Image, SourcePath
 from visionlake.config import MAX_FILE_BYTES, MAX_IMAGE_PIXELS
 from visionlake.errors import BadInput
+from visionlake.faults import crash_point
 from visionlake.imageio import Rejected, decode_rgb, read_bytes
 
 #: (image id, sha256, candidate source paths in order of preference)
@@ -312,6 +313,7 @@ def analyse(
         for chunk in chunks:
             out = worker.process(chunk)
             writer.write(out)
+            crash_point("analyse.chunk.committed")
             if progress:
                 progress(len(out))
     else:
@@ -326,6 +328,7 @@ def analyse(
             for out in pool.imap_unordered(_process, bounded()):
                 sem.release()
                 writer.write(out)
+                crash_point("analyse.chunk.committed")
                 if progress:
                     progress(len(out))
     writer.finalize()

@@ -62,6 +62,9 @@ def register(app: typer.Typer) -> None:
                 kind = "image and text" if m.get("text") else "image only: search by photo, heads on your labels"
                 layout = f", {m['layout']} layout" if m.get("layout") else ""
                 console.print(f"{c['name']}: fashion model {m.get('name')} ({m.get('dim')}-d{layout}, {kind})")
+            if c.get("fashion_upgrade"):
+                console.print(f"{c['name']}: layout upgrade unfinished (stage {c['fashion_upgrade'].get('stage')}): "
+                              f"run `visionlake fashion upgrade -c {c['name']}`")
 
     @app.command()
     def ingest(

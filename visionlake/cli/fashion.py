@@ -155,6 +155,59 @@ def train_colour_cmd(
                   f"re-run the colour analyser to apply it: visionlake analyse -c {collection} -a colour")
 
 
+@app.command("upgrade")
+def upgrade_cmd(
+    collection: Annotated[str, collection_option("Fashion collection embedded with an older backbone layout.")],
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores; 0: in-process).")]
+    = None,
+    lake: LakeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Re-embed an older 'pooled' backbone collection with the 'rows' layout, rebuild its index and
+    retrain its heads on the stored labels. Resumable: after a crash, run the same command again."""
+    import sys
+
+    from visionlake.cli.analyse import progress_bar, rate_advancer
+    from visionlake.fashion.upgrade import upgrade_layout
+    from visionlake.lake import Lake
+
+    lk = Lake(lake, create=False)
+    bar = progress_bar("upgrade", sys.stderr.isatty() and not json_out)
+    with bar:
+        task = bar.add_task("upgrade", total=None, rate=0.0)
+        out = upgrade_layout(lk, collection, workers=workers, progress=rate_advancer(bar, task),
+                             on_total=lambda n: bar.update(task, total=n))
+    if json_out:
+        print_json(out)
+    elif not out["changed"]:
+        console.print(out["message"])
+    else:
+        console.print(f"{collection!r}: {out['from']} -> {out['to']} layout ({out['dim']}-d, index "
+                      f"{out['index_dim']}-d), {out['analysed']} image(s) re-embedded"
+                      + (" (resumed)" if out["resumed"] else "") + f", {out['index'].get('count', 0)} indexed")
+        if out["old_vectors_removed"]:
+            console.print(f"  [yellow]{out['old_vectors_removed']} image(s) could not be read again and lost "
+                          f"their old embedding[/]; `visionlake analyse -c {collection} -a tagger` embeds them "
+                          "once their files are back")
+        for h in out["heads"]:
+            if h["status"] == "retrained":
+                console.print(f"  head {h['label_column']!r} retrained on the new vectors: cross-validated "
+                              f"accuracy {h['old_cv_accuracy']:.1%} -> {h['cv_accuracy']:.1%} ({h['samples']} images)")
+            elif h["status"] == "removed":
+                console.print(f"  [yellow]head {h['label_column']!r} removed[/]: it read {h['old_dim']}-d vectors "
+                              f"and could not be retrained ({h['detail']})")
+            elif h["status"] == "unreadable":
+                console.print(f"  [yellow]head file {h['file']} unreadable[/], left as it is: {h['detail']}")
+        if out["heads"]:
+            console.print(f"  {out['head_tags']} head tag(s) written again")
+        for c in out["checks"]:
+            console.print(("  [green]ok[/]   " if c["ok"] else "  [red]FAIL[/] ") + c["check"])
+        for p in out["problems"][:20]:
+            console.print(f"  [yellow]{p['status']}[/] image {p['image_id']}: {p['detail']}")
+    if not out.get("ok", True):
+        raise typer.Exit(1)
+
+
 @app.command("search")
 def search_cmd(
     collection: Annotated[str, collection_option("Collection to search.")],

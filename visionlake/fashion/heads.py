@@ -147,6 +147,10 @@ def collection_embeddings(lake: Lake, collection: str, label_column: str | None 
                          .where(Image.collection_id == col.id).order_by(Image.id)).all()
     if not rows:  # a lake from before the catalog kept vectors: its index holds them as they were made
         return _index_embeddings(lake, collection, label_column)
+    widths = sorted({len(r[2]) // 4 for r in rows})
+    if len(widths) > 1:  # a heads' input must be one space: say what to finish instead of a shape error
+        raise BadInput(f"{collection!r} holds embeddings of {len(widths)} widths ({', '.join(map(str, widths))}-d): "
+                       f"its layout upgrade is unfinished; finish it with `visionlake fashion upgrade -c {collection}`")
     ids = [r[0] for r in rows]
     metas = {r[0]: (r[1] or {}) for r in rows}
     vecs = np.vstack([np.frombuffer(r[2], dtype=np.float32) for r in rows])

@@ -26,10 +26,24 @@ def is_rows(record: dict[str, Any] | None) -> bool:
     return bool(record) and record.get("name") == BACKBONE_NAME and record.get("layout") == LAYOUT_ROWS
 
 
+def is_backbone(record: dict[str, Any] | None) -> bool:
+    """Whether a collection's model record names the EfficientNet-Lite0 backbone (any layout)."""
+    from visionlake.fashion.backbone import BACKBONE_NAME
+
+    return bool(record) and record.get("name") == BACKBONE_NAME  # type: ignore[union-attr]
+
+
 def index_dim(stored_dim: int, record: dict[str, Any] | None) -> int:
-    """Dimension of the index of a collection whose stored embeddings have ``stored_dim`` dims."""
-    if is_rows(record) and stored_dim == int(record.get("dim") or stored_dim):  # type: ignore[union-attr]
-        return int(record.get("pooled_dim") or POOLED_DIM)  # type: ignore[union-attr]
+    """Dimension of the index of a collection whose stored embeddings have ``stored_dim`` dims.
+
+    A backbone collection's index holds pooled vectors whatever the stored layout: a ``pooled`` vector is
+    its own pooled part and a ``rows`` vector starts with it. So a collection half-way through
+    ``fashion upgrade`` (some vectors still pooled, some rows already) keeps one index width.
+    """
+    if is_backbone(record):
+        pooled = int(record.get("pooled_dim") or POOLED_DIM)  # type: ignore[union-attr]
+        if stored_dim >= pooled:
+            return pooled
     return int(stored_dim)
 
 
@@ -38,7 +52,8 @@ def index_vectors(vectors: np.ndarray, record: dict[str, Any] | None) -> np.ndar
 
     Rows-layout vectors become their first ``pooled_dim`` dims scaled back to unit length; anything else
     (other models, vectors already of the index's width, a wrong width the caller reports) is returned
-    as it is.
+    as it is. All rows of ``vectors`` have one width: :func:`index_rows` maps stored vectors of mixed
+    widths.
     """
     x = np.asarray(vectors, dtype=np.float32)
     if x.ndim == 1:
@@ -50,6 +65,16 @@ def index_vectors(vectors: np.ndarray, record: dict[str, Any] | None) -> np.ndar
     norm = np.linalg.norm(part, axis=1, keepdims=True)
     norm[norm == 0] = 1
     return np.ascontiguousarray(part / norm, dtype=np.float32)
+
+
+def index_rows(stored: list[np.ndarray], record: dict[str, Any] | None) -> np.ndarray:
+    """Index vectors of stored vectors that may differ in width (a collection mid-``fashion upgrade``)."""
+    if not stored:
+        return np.zeros((0, 0), np.float32)
+    widths = {int(v.shape[0]) for v in stored}
+    if len(widths) == 1:
+        return index_vectors(np.vstack(stored), record)
+    return np.vstack([index_vectors(v, record) for v in stored])
 
 
 def collection_record(lake: Any, collection: str) -> dict[str, Any] | None:

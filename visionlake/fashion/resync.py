@@ -62,7 +62,7 @@ def sync_fashion(lake: Any, collection: str, save: bool = True, backfill: bool =
     embeddings were stored in the catalog) are copied into the catalog instead of being dropped.
     """
     from visionlake.catalog.models import Image
-    from visionlake.fashion.index_vectors import index_vectors
+    from visionlake.fashion.index_vectors import index_rows
     from visionlake.fashion.models import FashionEmbedding
     from visionlake.fashion.tagger import MODEL_SETTING
 
@@ -113,7 +113,7 @@ def sync_fashion(lake: Any, collection: str, save: bool = True, backfill: bool =
                              .join(Image, Image.id == FashionEmbedding.image_id)
                              .where(FashionEmbedding.image_id.in_(chunk))).all()
         ids = [r[0] for r in rows]
-        vecs = index_vectors(np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]), record)
+        vecs = index_rows([np.frombuffer(r[1], dtype=np.float32) for r in rows], record)
         index.add(ids, vecs, [fashion_meta(r[2]) for r in rows])
         report["added"] += len(ids)
     if save and (extra or missing or report["backfilled"] or report.get("rebuilt")):
