@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import pytest
 
 from visionlake.cli.common import run_cli
@@ -101,14 +102,22 @@ def test_train_heads_then_tag_new_photos_with_probabilities(backbone_lake, monke
 
     lk = Lake(backbone_lake / "lake", create=False)
     try:
-        _ids, vecs, _labels = collection_embeddings(lk, "looks")
+        _ids, vecs, labels = collection_embeddings(lk, "looks", "articleType")
         head = load_heads(lk.collection_dir("looks") / "heads")["articleType"]
     finally:
         lk.close()
-    sure = head.predict_tags(vecs[:3], threshold=0.0)
-    unsure = head.predict_tags(vecs[:3], threshold=0.9999)
-    assert all(t.value != "unsure" for t in sure) and all(t.value == "unsure" for t in unsure)
-    assert [round(t.confidence, 6) for t in sure] == [round(t.confidence, 6) for t in unsure]
+    # an ambiguous look: the mean of two photos of different article types
+    i = 0
+    j = next(k for k, lab in enumerate(labels) if lab != labels[i])
+    blend = (vecs[i] + vecs[j])[None, :]
+    blend /= np.linalg.norm(blend)
+    photos = np.concatenate([vecs[:1], blend])
+    sure = head.predict_tags(photos, threshold=0.0)
+    strict = head.predict_tags(photos, threshold=0.9)
+    assert all(t.value != "unsure" for t in sure)
+    assert strict[0].value == labels[0] and strict[0].confidence >= 0.9  # its own training photo: sure
+    assert strict[1].value == "unsure" and strict[1].confidence < 0.9  # the blend: unsure, not a guess
+    assert [round(t.confidence, 6) for t in sure] == [round(t.confidence, 6) for t in strict]
 
 
 def test_tag_without_a_collection_falls_back_to_the_backbone(real_model, monkeypatch, capsys, fashion_app, tmp_path,
