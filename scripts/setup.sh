@@ -32,8 +32,10 @@ DATA=${VISIONLAKE_DATA:-../shared/data}
 export VISIONLAKE_LAKE=${VISIONLAKE_LAKE:-lake}
 .venv/bin/visionlake init
 if [ -d "$DATA/fashion_products/images" ]; then
-  .venv/bin/visionlake ingest "$DATA/fashion_products/images" --collection products --purpose fashion \
-    --meta "$DATA/fashion_products/styles.csv"
+  # Without the opt-in person mask (README, "Person mask") even where an earlier run fetched it into the
+  # model cache: the set-up's colours must not depend on the cache's history (and the mask costs ~25% of its CPU).
+  VISIONLAKE_PERSON_MASK=off .venv/bin/visionlake ingest "$DATA/fashion_products/images" --collection products \
+    --purpose fashion --meta "$DATA/fashion_products/styles.csv"
 else
   echo "no product photos at $DATA/fashion_products (set VISIONLAKE_DATA); ingesting nothing"
 fi

@@ -171,3 +171,25 @@ def test_fashion_colour_command_uses_the_mask(tmp_path, tiny_pose, monkeypatch, 
     assert run_cli(app) == 0
     res = json.loads(capsys.readouterr().out)[0]
     assert res["family"] == "blue" and res["person_mask"] is True
+
+
+@pytest.mark.parametrize("value", ["off", "0", "OFF", "false"])
+def test_switched_off_keeps_todays_pixels_where_the_model_is_fetched(tiny_pose, monkeypatch, value) -> None:
+    """The README set-up ingests with VISIONLAKE_PERSON_MASK=off: a pose model an earlier run left in the
+    model cache must not change its colours."""
+    loaded = PersonMasker(tiny_pose())
+    monkeypatch.setattr(person_mask, "PersonMasker", lambda threads=1: loaded)  # "fetched"
+    monkeypatch.delenv(person_mask.DISABLE_ENV, raising=False)
+    assert person_mask.load_person_masker() is loaded
+    monkeypatch.setenv(person_mask.DISABLE_ENV, value)
+    assert person_mask.load_person_masker() is None
+    monkeypatch.setenv(person_mask.DISABLE_ENV, "on")
+    assert person_mask.load_person_masker() is loaded
+
+
+def test_setup_ingests_products_without_the_person_mask() -> None:
+    from pathlib import Path
+
+    setup = (Path(__file__).parents[2] / "scripts" / "setup.sh").read_text()
+    ingest_line = next(line for line in setup.splitlines() if "visionlake ingest" in line)
+    assert f"{person_mask.DISABLE_ENV}=off" in ingest_line

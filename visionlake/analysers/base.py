@@ -8,6 +8,7 @@ image half-analysed, and calls ``finalize`` at the end of a run (save indexes, f
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,23 @@ if TYPE_CHECKING:
 
     from visionlake.catalog.models import Collection
     from visionlake.lake import Lake
+
+
+#: Environment variable naming how many worker processes share this machine's cores; models size their
+#: thread pools by it (``visionlake.fashion.analyser._worker_threads``: cores // workers).
+WORKERS_ENV = "VISIONLAKE_WORKERS"
+
+
+def share_cores(workers: int) -> None:
+    """Called in each pool worker process (never in the parent): tell this process's models that
+    ``workers`` processes share the cores.
+
+    Why: without it every worker sized its ONNX Runtime pool to all cores, so two ingest workers on
+    2 cores ran 4 compute threads that preempted each other and the other worker's colour analysis
+    (measured: see README "Ingestion"). A value the user exported wins. Embeddings do not depend on
+    the thread count (checked bit for bit in ``tests/ingest/test_worker_threads.py``).
+    """
+    os.environ.setdefault(WORKERS_ENV, str(max(1, int(workers))))
 
 
 @dataclass

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 
 from visionlake.analysers import Analyser, DecodedImage, WorkerContext, build_analysers
+from visionlake.analysers.base import share_cores
 from visionlake.catalog.analysis import AnalysisDone, AnalysisRun
 from visionlake.catalog.models import Image, SourcePath
 from visionlake.config import MAX_FILE_BYTES, MAX_IMAGE_PIXELS
@@ -66,6 +67,8 @@ class AnalyseConfig:
     analysers: list[Analyser]
     max_pixels: int = MAX_IMAGE_PIXELS
     max_bytes: int = MAX_FILE_BYTES
+    #: worker processes of the pool (0: in-process, the whole machine)
+    pool_size: int = 0
 
 
 class AnalyseWorker:
@@ -135,6 +138,8 @@ def _init(config: AnalyseConfig) -> None:
     """Build the worker state; a failure is kept and raised by the first task (a pool whose
     initializer raises respawns its workers forever: the run would hang instead of saying why)."""
     global _WORKER, _INIT_ERROR
+    if config.pool_size > 0:
+        share_cores(config.pool_size)
     try:
         _WORKER = AnalyseWorker(config)
     except Exception as exc:  # noqa: BLE001 - re-raised in the parent through the task
@@ -324,6 +329,7 @@ def analyse(
                 sem.acquire()
                 yield c
 
+        config.pool_size = workers  # the workers share the cores (ONNX Runtime threads per worker)
         with mp.get_context("fork").Pool(workers, initializer=_init, initargs=(config,)) as pool:
             for out in pool.imap_unordered(_process, bounded()):
                 sem.release()

@@ -41,4 +41,8 @@ class ThumbnailAnalyser(Analyser):
     def persist(self, lake, session, collection, image_id, result) -> None:  # type: ignore[override]
         from visionlake.catalog.models import Image
 
-        session.query(Image).filter(Image.id == image_id).update({"thumbnail": result["thumbnail"]})
+        # through the session's object, not an UPDATE statement per image: ingestion holds the image it
+        # just inserted, so this is no query, and the unit of work batches the updates at flush
+        img = session.get(Image, image_id)
+        if img is not None:
+            img.thumbnail = result["thumbnail"]

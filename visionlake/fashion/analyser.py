@@ -253,5 +253,7 @@ def _record_model(session: Any, collection: Any, record: dict[str, Any] | None) 
 
 def _worker_threads() -> int:
     """ORT threads per worker: the cores divided among ingestion workers (env ``VISIONLAKE_WORKERS``)."""
-    workers = int(os.environ.get("VISIONLAKE_WORKERS", "1") or 1)
+    from visionlake.analysers.base import WORKERS_ENV
+
+    workers = int(os.environ.get(WORKERS_ENV, "1") or 1)  # set in pool workers (ingest/analyse share_cores)
     return max(1, (os.cpu_count() or 1) // max(1, workers))

@@ -171,6 +171,7 @@ def _ingest_locked(lake: Any, source: str, col: Any, meta: Any, meta_key: str | 
         sem = threading.Semaphore(2 * workers)
         stop = threading.Event()
         ctx = mp.get_context("fork")
+        config.pool_size = workers  # the workers share the cores (ONNX Runtime threads per worker)
         with ctx.Pool(workers, initializer=init_worker, initargs=(config,)) as pool:
             try:
                 for outcomes in pool.imap_unordered(process_chunk,

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from visionlake.analysers import Analyser, DecodedImage, WorkerContext, build_analysers
+from visionlake.analysers.base import share_cores
 from visionlake.catalog.db import create_catalog_engine
 from visionlake.catalog.models import Image
 from visionlake.config import MAX_FILE_BYTES, MAX_IMAGE_PIXELS
@@ -33,6 +34,8 @@ class WorkerConfig:
     settings: dict[str, Any] = field(default_factory=dict)
     max_pixels: int = MAX_IMAGE_PIXELS
     max_bytes: int = MAX_FILE_BYTES
+    #: worker processes of the pool this config is shipped to (0: in-process, the whole machine)
+    pool_size: int = 0
 
 
 @dataclass
@@ -148,6 +151,8 @@ def init_worker(config: WorkerConfig) -> None:
     that cannot be loaded) is kept and raised by the first task: a pool whose initializer raises
     respawns its workers forever, so the run would hang instead of saying why."""
     global _WORKER, _INIT_ERROR
+    if config.pool_size > 0:
+        share_cores(config.pool_size)
     try:
         _WORKER = Worker(config)
     except Exception as exc:  # noqa: BLE001 - re-raised in the parent through the task
