@@ -15,7 +15,6 @@ calibration error (10 bins). Rule fixed before any run: adopt a head only if its
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import time
 from pathlib import Path
@@ -45,14 +44,6 @@ def extract(args: argparse.Namespace) -> None:
     np.savez(args.out, ids=np.asarray([p.id for p in products]), orig=np.concatenate(rows))
 
 
-def _folds(ids: np.ndarray, y: np.ndarray):
-    for lo in range(VALIDATION[0], VALIDATION[1] + 1, 1000):
-        te = (ids >= lo) & (ids < lo + 1000)
-        counts = collections.Counter(y[~te].tolist())
-        known = [k for k, n in counts.items() if n >= 20]
-        yield lo, ~te & np.isin(y, known), te & np.isin(y, known)
-
-
 def _ece(p: np.ndarray, truth: np.ndarray, bins: int = 10) -> float:
     conf, ok = p.max(axis=1), p.argmax(axis=1) == truth
     total = 0.0
@@ -65,6 +56,7 @@ def _ece(p: np.ndarray, truth: np.ndarray, bins: int = 10) -> float:
 
 
 def cv(args: argparse.Namespace) -> None:
+    from select_backbone_layout import _folds  # the same blocks (this script's folder is on sys.path)
     from sklearn.linear_model import LogisticRegression
 
     from visionlake.bench.fashion import read_styles
