@@ -53,9 +53,8 @@ def extract(args: argparse.Namespace) -> None:
     """Pooled variants of every tap, for the validation photos (one forward pass each)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
-    from PIL import Image
 
-    from visionlake.bench.fashion_backbone import load_products
+    from visionlake.bench.fashion_backbone import load_products, photo_batches
     from visionlake.fashion.backbone import BackbonePreprocess
     from visionlake.fashion.backbone_convert import Stage, build_model
     from visionlake.fashion.torch_pickle import load_state_dict
@@ -93,11 +92,7 @@ def extract(args: argparse.Namespace) -> None:
     pre = BackbonePreprocess(size=size)
     out: dict[str, list[np.ndarray]] = collections.defaultdict(list)
     t0 = time.perf_counter()
-    for start in range(0, len(products), 32):
-        pics = []
-        for p in products[start:start + 32]:
-            with Image.open(p.path) as im:
-                pics.append(im.convert("RGB"))
+    for start, pics in zip(range(0, len(products), 32), photo_batches(products, 32), strict=True):
         res = dict(zip(["features", *taps], sess.run(["features", *taps.values()], {"image": pre(pics)}),
                        strict=True))
         out["features"].append(res["features"])

@@ -56,9 +56,8 @@ def _tap_session(onnx_path: Path, taps: tuple[int, ...], threads: int) -> tuple[
 def extract(args: argparse.Namespace) -> None:
     """224 px features and tap activations of each validation photo and its mirror; 288 px features."""
     import onnxruntime as ort
-    from PIL import Image
 
-    from visionlake.bench.fashion_backbone import load_products
+    from visionlake.bench.fashion_backbone import load_products, photo_batches
     from visionlake.fashion.backbone import BackbonePreprocess
     from visionlake.fashion.backbone_convert import build_model
     from visionlake.fashion.torch_pickle import load_state_dict
@@ -74,11 +73,7 @@ def extract(args: argparse.Namespace) -> None:
     pre, pre288 = BackbonePreprocess(), BackbonePreprocess(size=288)
     out: dict[str, list[np.ndarray]] = collections.defaultdict(list)
     t0 = time.perf_counter()
-    for start in range(0, len(products), 32):
-        pics = []
-        for p in products[start:start + 32]:
-            with Image.open(p.path) as im:
-                pics.append(im.convert("RGB"))
+    for start, pics in zip(range(0, len(products), 32), photo_batches(products, 32), strict=True):
         x = pre(pics)
         for suffix, xx in (("", x), ("_flip", np.ascontiguousarray(x[:, :, :, ::-1]))):
             res = sess.run(["features", *tap_names], {"image": xx})

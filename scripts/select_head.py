@@ -27,21 +27,12 @@ DATA = Path("../shared/data/fashion_products")
 
 def extract(args: argparse.Namespace) -> None:
     """``BackboneModel(layout='rows').embed_images`` of every de-duplicated validation photo."""
-    from PIL import Image
-
-    from visionlake.bench.fashion_backbone import load_products
+    from visionlake.bench.fashion_backbone import embed_products, load_products
     from visionlake.fashion.backbone import BackboneModel
 
     products = [p for p in load_products(Path(args.data)) if VALIDATION[0] <= p.id <= VALIDATION[1]]
-    model = BackboneModel(layout="rows")
-    rows = []
-    for start in range(0, len(products), 64):
-        pics = []
-        for p in products[start:start + 64]:
-            with Image.open(p.path) as im:
-                pics.append(im.convert("RGB"))
-        rows.append(model.embed_images(pics))
-    np.savez(args.out, ids=np.asarray([p.id for p in products]), orig=np.concatenate(rows))
+    rows, _ = embed_products(BackboneModel(layout="rows"), products)
+    np.savez(args.out, ids=np.asarray([p.id for p in products]), orig=rows)
 
 
 def _ece(p: np.ndarray, truth: np.ndarray, bins: int = 10) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,16 +58,20 @@ def load_products(data: Path, limit: int | None = None) -> list[Product]:
     return out
 
 
-def embed_products(model: Any, products: list[Product], chunk: int = 64) -> tuple[np.ndarray, float]:
-    """(L2-normalised embeddings, images per second), decoding and embedding ``chunk`` photos at a time."""
-    rows = []
-    t0 = time.perf_counter()
+def photo_batches(products: list[Product], chunk: int = 64) -> Iterator[list[PILImage.Image]]:
+    """The products' photos, decoded to RGB, ``chunk`` at a time (one chunk in memory)."""
     for start in range(0, len(products), chunk):
         pics = []
         for pr in products[start:start + chunk]:
             with PILImage.open(pr.path) as im:
                 pics.append(im.convert("RGB"))
-        rows.append(model.embed_images(pics))
+        yield pics
+
+
+def embed_products(model: Any, products: list[Product], chunk: int = 64) -> tuple[np.ndarray, float]:
+    """(L2-normalised embeddings, images per second), decoding and embedding ``chunk`` photos at a time."""
+    t0 = time.perf_counter()
+    rows = [model.embed_images(pics) for pics in photo_batches(products, chunk)]
     secs = time.perf_counter() - t0
     emb = np.concatenate(rows) if rows else np.zeros((0, getattr(model, "dim", 0)), np.float32)
     return emb, len(products) / secs if secs > 0 else 0.0

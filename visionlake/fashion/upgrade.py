@@ -19,8 +19,8 @@
 5. **retrains every trained head** (``fashion train``) from the labels the images carry, on the new
    vectors. Why retrain rather than remove: a head trained on 1280-d pooled vectors cannot score an
    8,704-d vector, the labels it was trained from are still in the catalog (``Image.meta``), and
-   retraining is what the user would do next anyway (it costs about a minute per head on 3,300 photos,
-   the same 5-fold CV ``fashion train`` reports). A head whose labels no longer allow training (fewer
+   retraining is what the user would do next anyway (about 15 s per head on 3,300 photos, the same
+   5-fold CV ``fashion train`` reports). A head whose labels no longer allow training (fewer
    than two classes left) is removed and the report says so. The colour head is untouched: its ``emb``
    part is the backbone's pooled features, computed from the photo, in any layout;
 6. re-tags the collection's images with the retrained heads (tag source ``head``: the tags the old
@@ -102,15 +102,15 @@ class RowsEmbedder(TaggerAnalyser):
 def rows_record(threads: int = 1) -> dict[str, Any]:
     """The model record of the ``rows`` layout the model cache's graph gives; ModelUnavailable when the
     file is missing (with the fetch command) or was converted before the layout existed (with ``--force``)."""
-    from visionlake.fashion.backbone import BACKBONE_NAME, LAYOUT_POOLED, LAYOUT_ROWS, BackboneModel
+    from visionlake.fashion.backbone import BACKBONE_NAME, LAYOUT_ROWS, BackboneModel
     from visionlake.fashion.tagger import model_record
 
-    probe = BackboneModel(threads=threads, layout=LAYOUT_POOLED)
-    if not probe.has_rows:
-        raise ModelUnavailable(f"{probe.path} was converted by an older visionlake and gives only the pooled "
+    model = BackboneModel(threads=threads)  # no layout asked: the best this graph gives
+    if model.layout != LAYOUT_ROWS:
+        raise ModelUnavailable(f"{model.path} was converted by an older visionlake and gives only the pooled "
                                f"features, not the '{LAYOUT_ROWS}' layout: run `{FETCH_FORCE}` to convert it "
                                "again, then run this command again")
-    return model_record(BackboneModel(threads=threads, layout=LAYOUT_ROWS), BACKBONE_NAME)
+    return model_record(model, BACKBONE_NAME)
 
 
 def upgrading(collection: Any) -> dict[str, Any] | None:
@@ -143,6 +143,7 @@ def upgrade_layout(lake: Any, collection: str, workers: int | None = None,
         raise BadInput(f"collection {collection!r} is a {col.purpose!r} collection: only fashion collections "
                        "have an embedding layout to upgrade")
     state = upgrading(col)
+    checked = False  # whether the model cache was found to give rows in this call
     if state is None:
         record = (col.settings or {}).get(MODEL_SETTING)
         if not record:
@@ -157,6 +158,7 @@ def upgrade_layout(lake: Any, collection: str, workers: int | None = None,
             return {"collection": collection, "changed": False, "layout": LAYOUT_ROWS,
                     "message": f"{collection!r} is already on the '{LAYOUT_ROWS}' layout: nothing changed"}
         target = rows_record()
+        checked = True
 
         def start(settings: dict[str, Any]) -> None:
             settings[UPGRADE_SETTING] = {"from": record, "to": target, "stage": "reembed",
@@ -168,7 +170,8 @@ def upgrade_layout(lake: Any, collection: str, workers: int | None = None,
     assert state is not None
     target = state["to"]
     if state.get("stage") == "reembed":
-        rows_record()  # the cache may have changed since the upgrade started: say so before any work
+        if not checked:  # resuming: the cache may have changed since the upgrade started; say so before any work
+            rows_record()
         run = analyse(lake, col.name, workers=workers, progress=progress, on_total=on_total,
                       chunk_size=chunk_size, instances=[RowsEmbedder()], purpose=f"fashion-upgrade:{LAYOUT_ROWS}")
 

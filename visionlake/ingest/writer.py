@@ -42,7 +42,6 @@ class CatalogWriter:
         self.counts: Counter[str] = Counter()
         self.rejected_by_reason: Counter[str] = Counter()
         self.rejected_examples: list[dict[str, str]] = []
-        self._held: list[Any] = []  # objects of the open transaction (see write)
 
     def write(self, outcomes: list[Outcome]) -> None:
         """Commit one chunk of outcomes atomically."""
@@ -52,8 +51,7 @@ class CatalogWriter:
             # ``session.get(Image | Collection, id)`` in ``persist`` was a SELECT (plus an autoflush) per
             # image. Held for the transaction, those lookups are answered from the session (same objects,
             # same values, pending changes included).
-            held: list[Any] = [s.get(Collection, cid)]
-            self._held = held
+            s.info["held"] = [s.get(Collection, cid)]
             hashes = [o.sha256 for o in outcomes if o.sha256]
             existing: dict[str, int] = {}
             if hashes:
@@ -119,7 +117,6 @@ class CatalogWriter:
                     if analyser is not None:
                         analyser.persist(self.lake, s, self.collection, image_id, result)
             crash_point("ingest.chunk.before_commit")
-        self._held = []
         crash_point("ingest.chunk.committed")
 
     def _insert_image(self, s: Any, o: Outcome) -> int:
@@ -145,7 +142,7 @@ class CatalogWriter:
         )
         s.add(img)
         s.flush()
-        self._held.append(img)
+        s.info.setdefault("held", []).append(img)
         return img.id
 
     def finalize(self) -> None:
