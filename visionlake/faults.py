@@ -37,6 +37,8 @@ CRASH_POINTS: dict[str, str] = {
                                   "index, heads and tags not yet dealt with",
     "fashion.upgrade.head_retrained": "fashion upgrade: one trained head retrained on the new vectors, the "
                                       "others and the tags not yet",
+    "fashion.train.head_saved": "fashion train (and fashion upgrade's retraining): the head file saved, its "
+                                "catalog row not yet written",
     "service.job.chunk": "service ingest job: between two chunks of a running job",
     "forget.before_commit": "forget: journal written and rows deleted in the transaction, not committed",
     "forget.after_catalog": "forget: journal and catalog deletion committed, index and files untouched",

@@ -89,7 +89,7 @@ def _state(root: Path) -> dict:
     """What a user can observe: record, vector widths, head width, head tags, index width and ids."""
     from visionlake.catalog.models import Image as ImageRow
     from visionlake.fashion.heads import TrainedHead
-    from visionlake.fashion.models import FashionEmbedding, FashionTag
+    from visionlake.fashion.models import FashionEmbedding, FashionHead, FashionTag
     from visionlake.lake import Lake
 
     lake = Lake(root, create=False)
@@ -100,11 +100,15 @@ def _state(root: Path) -> dict:
                                       .where(ImageRow.collection_id == col.id)))
             tags = s.execute(select(FashionTag.image_id, FashionTag.value).join(ImageRow)
                              .where(ImageRow.collection_id == col.id, FashionTag.source == "head")).all()
+            row = s.scalars(select(FashionHead).where(FashionHead.collection_id == col.id,
+                                                      FashionHead.label_column == "kind")).one()
+            head_row = (row.samples, round(float(row.cv_accuracy), 6), list(row.classes))
         header = lake.index_header("old", "fashion")
         ids = set(lake.index("old", "fashion", int(header["dim"])).ids().tolist())
         head = TrainedHead.load(lake.collection_dir("old") / "heads" / "kind.joblib")
         return {"record": dict(col.settings["fashion_model"]), "marker": col.settings.get("fashion_upgrade"),
                 "widths": widths, "head_dim": head.dim, "head_tags": dict(tags), "index_dim": int(header["dim"]),
+                "head_row": head_row, "head_file": (head.samples, round(float(head.cv_accuracy), 6), head.classes),
                 "index_ids": ids, "images": {im.path.rsplit("/", 1)[-1]: im.id for im in lake.images("old")}}
     finally:
         lake.close()
@@ -123,6 +127,7 @@ def _assert_upgraded(root: Path, random_lite0) -> dict:
     assert st["widths"] == [rows.dim] * PHOTOS and st["head_dim"] == rows.dim
     assert st["index_dim"] == rows.feature_dim and st["index_ids"] == set(st["images"].values())
     assert set(st["head_tags"]) == set(st["images"].values())  # every image tagged by the retrained head
+    assert st["head_row"] == st["head_file"]  # the catalog describes the head file that is there
     assert check_lake(root)["problems"] == []
     lake = Lake(root, create=False)
     try:  # the stored vector is the rows embedding of the photo; a new photo is queried in the same space
@@ -212,7 +217,8 @@ _CRASH_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.parametrize("crash", ["analyse.chunk.committed:2",
                                    pytest.param("fashion.upgrade.reembedded", marks=pytest.mark.heavy),
-                                   pytest.param("fashion.upgrade.head_retrained", marks=pytest.mark.heavy)])
+                                   pytest.param("fashion.upgrade.head_retrained", marks=pytest.mark.heavy),
+                                   pytest.param("fashion.train.head_saved", marks=pytest.mark.heavy)])
 def test_killed_mid_upgrade_the_collection_stays_consistent_and_the_command_resumes(lake_copy, random_lite0,
                                                                                     crash) -> None:
     from visionlake.check import check_lake

@@ -201,7 +201,7 @@ def _label(v: Any) -> str | None:
 
 def train(lake: Lake, collection: str, label_column: str, folds: int = 5) -> dict[str, Any]:
     """Train, save and register a head for ``label_column``; returns the cross-validated report."""
-    from visionlake.fashion.models import FashionHead
+    from visionlake.faults import crash_point
 
     ids, vecs, labels = collection_embeddings(lake, collection, label_column)
     keep = [i for i, lab in enumerate(labels) if lab is not None]
@@ -210,18 +210,32 @@ def train(lake: Lake, collection: str, label_column: str, folds: int = 5) -> dic
     head = fit_head(vecs[keep], [labels[i] for i in keep], label_column, folds=folds)
     path = heads_dir(lake, collection) / f"{_safe(label_column)}.joblib"
     head.save(path)
-    col = lake.collection(collection)
-    model_name = str(((col.settings or {}).get("fashion_model") or {}).get("name", ""))
-    rel = str(path.relative_to(lake.root))
-    with lake.session() as s:
-        s.execute(delete(FashionHead).where(FashionHead.collection_id == col.id,
-                                            FashionHead.label_column == label_column))
-        s.add(FashionHead(collection_id=col.id, label_column=label_column, path=rel, classes=head.classes,
-                          samples=head.samples, cv_accuracy=head.cv_accuracy, model_name=model_name))
+    crash_point("fashion.train.head_saved")
+    model_name = register_head(lake, collection, head, path)
     return {"collection": collection, "label_column": label_column, "model": model_name,
             "classes": len(head.classes),
-            "samples": head.samples, "cv_accuracy": round(head.cv_accuracy, 4), "folds": folds, "path": rel,
-            "skipped_unlabelled": len(ids) - len(keep)}
+            "samples": head.samples, "cv_accuracy": round(head.cv_accuracy, 4), "folds": folds,
+            "path": str(path.relative_to(lake.root)), "skipped_unlabelled": len(ids) - len(keep)}
+
+
+def register_head(lake: Lake, collection: str, head: TrainedHead, path: Path) -> str:
+    """Make the catalog's row of a saved head describe it (replacing any older row of its column).
+
+    Idempotent, so a run killed between saving the file and this commit is completed by registering
+    the file again (``fashion upgrade`` does, for heads it finds already retrained). Returns the
+    collection's model name.
+    """
+    from visionlake.fashion.models import FashionHead
+
+    col = lake.collection(collection)
+    model_name = str(((col.settings or {}).get("fashion_model") or {}).get("name", ""))
+    with lake.session() as s:
+        s.execute(delete(FashionHead).where(FashionHead.collection_id == col.id,
+                                            FashionHead.label_column == head.column))
+        s.add(FashionHead(collection_id=col.id, label_column=head.column, path=str(path.relative_to(lake.root)),
+                          classes=head.classes, samples=head.samples, cv_accuracy=head.cv_accuracy,
+                          model_name=model_name))
+    return model_name
 
 
 def _safe(name: str) -> str:

@@ -249,7 +249,7 @@ def _rebuild_index(lake: Any, collection: str) -> dict[str, int]:
 
 def _retrain_heads(lake: Any, collection: str, dim: int, folds: int) -> list[dict[str, Any]]:
     """Retrain every head that reads another width; remove (and report) one whose labels no longer train."""
-    from visionlake.fashion.heads import TrainedHead, heads_dir, train
+    from visionlake.fashion.heads import TrainedHead, heads_dir, register_head, train
     from visionlake.fashion.models import FashionHead
 
     out: list[dict[str, Any]] = []
@@ -262,7 +262,8 @@ def _retrain_heads(lake: Any, collection: str, dim: int, folds: int) -> list[dic
             continue
         entry: dict[str, Any] = {"label_column": old.column, "old_dim": int(old.dim),
                                  "old_cv_accuracy": round(float(old.cv_accuracy), 4)}
-        if int(old.dim) == dim:  # retrained by an earlier, interrupted pass
+        if int(old.dim) == dim:  # retrained by an earlier, interrupted pass (perhaps killed before its
+            register_head(lake, collection, old, path)  # catalog row was written: registering again is idempotent)
             out.append({**entry, "status": "current"})
             continue
         try:
